@@ -1,0 +1,494 @@
+//! Signing and verifying compact JWS tokens.
+
+use std::marker::PhantomData;
+
+use base64::Engine as _;
+use serde::de::{DeserializeOwned, DeserializeSeed};
+use serde::Serialize;
+
+use crate::claims::{Claims, ClaimsSeed, Diag};
+use crate::error::{Error, ErrorKind, Malformed, Part};
+use crate::header::{Header, HeaderSeed};
+use crate::key::{HmacKey, KeySet, MacState};
+use crate::scan::{scan, ScanError};
+use crate::validation::{Validation, DEFAULT_MAX_DEPTH};
+use crate::{Claim, B64};
+
+/// A verified token: its header and its claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<T = ()> {
+    /// The JOSE header.
+    pub header: Header,
+    /// The claims.
+    pub claims: Claims<T>,
+}
+
+/// Signs claims with one key, writing the compact form `header.payload.signature`.
+///
+/// The header (`alg`, `typ` — `JWT` unless changed with [`Signer::with_typ`] — and the key's `kid`)
+/// is encoded once, when the signer is built, and absorbed into a keyed HMAC state that every
+/// signature clones; each token is built in one buffer.
+///
+/// ```
+/// use latchkey_jwt::{Algorithm, Claims, HmacKey, Signer};
+///
+/// let key = HmacKey::from_secret(Algorithm::HS256, &[42u8; 32])?;
+/// let token = Signer::new(key).sign(&Claims {
+///     sub: Some("user-42".into()),
+///     exp: Some(1_900_000_000),
+///     ..Claims::new(())
+/// })?;
+/// assert!(token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+/// # Ok::<(), latchkey_jwt::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Signer {
+    key: HmacKey,
+    typ: Option<String>,
+    /// `base64url(header) + "."`.
+    prefix: String,
+    /// The keyed HMAC state with `prefix` already absorbed.
+    state: MacState,
+}
+
+impl Signer {
+    /// A signer for `key`, writing `"typ": "JWT"` and the key's `kid` (if any) in the header.
+    #[must_use]
+    pub fn new(key: HmacKey) -> Self {
+        Self::build(key, Some("JWT".to_owned()))
+    }
+
+    /// A signer for the current key of `keys`.
+    #[must_use]
+    pub fn from_key_set(keys: &KeySet) -> Self {
+        Self::new(keys.current().clone())
+    }
+
+    /// Writes `typ` as the header's `typ` (e.g. `at+jwt` for RFC 9068 access tokens).
+    #[must_use]
+    pub fn with_typ(self, typ: impl Into<String>) -> Self {
+        Self::build(self.key, Some(typ.into()))
+    }
+
+    /// Leaves `typ` out of the header.
+    #[must_use]
+    pub fn without_typ(self) -> Self {
+        Self::build(self.key, None)
+    }
+
+    /// The signing key.
+    #[must_use]
+    pub fn key(&self) -> &HmacKey {
+        &self.key
+    }
+
+    fn build(key: HmacKey, typ: Option<String>) -> Self {
+        #[derive(Serialize)]
+        struct H<'a> {
+            alg: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            typ: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kid: Option<&'a str>,
+        }
+        let h = H {
+            alg: key.algorithm().as_str(),
+            typ: typ.as_deref(),
+            kid: key.kid(),
+        };
+        // Serializing a struct of strings into a Vec cannot fail.
+        let json = serde_json::to_vec(&h).unwrap_or_default();
+        let mut prefix = B64.encode(json);
+        prefix.push('.');
+        let mut state = key.mac();
+        state.update(prefix.as_bytes());
+        Signer {
+            key,
+            typ,
+            prefix,
+            state,
+        }
+    }
+
+    /// Signs `claims`, returning the compact token.
+    ///
+    /// The payload is checked like a verifier would check it, so this never mints a token that
+    /// [`Verifier`] refuses for its structure.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Encode`] when the claims do not serialize to a JSON object, when a custom claim
+    /// has the name of a registered claim (a duplicate member), or when they nest deeper than 16.
+    pub fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<String, Error> {
+        let mut json = Vec::with_capacity(256);
+        serde_json::to_writer(&mut json, claims).map_err(|_| {
+            Error::from(ErrorKind::Encode(
+                "the custom claims must serialize to a JSON object with string keys",
+            ))
+        })?;
+        scan(&json, DEFAULT_MAX_DEPTH).map_err(|e| {
+            Error::from(ErrorKind::Encode(match e {
+                ScanError::DuplicateKey => {
+                    "a member appears twice (a custom claim named like a registered claim?)"
+                }
+                ScanError::TooDeep => "the claims nest deeper than 16 levels",
+                ScanError::Malformed(_) => "the claims do not serialize to a JSON object",
+            }))
+        })?;
+        let alg = self.key.algorithm();
+        let payload_len = json.len().div_ceil(3) * 4;
+        let sig_len = alg.output_len().div_ceil(3) * 4;
+        let mut out = String::with_capacity(self.prefix.len() + payload_len + 1 + sig_len);
+        out.push_str(&self.prefix);
+        B64.encode_string(&json, &mut out);
+        let mut mac = self.state.clone();
+        mac.update(&out.as_bytes()[self.prefix.len()..]);
+        let mut tag = [0u8; 64];
+        let n = mac.finalize_into(&mut tag);
+        out.push('.');
+        B64.encode_string(&tag[..n], &mut out);
+        Ok(out)
+    }
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("key", &self.key)
+            .field("typ", &self.typ)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Keys {
+    /// One key; boxed because an HMAC state is a few hundred bytes.
+    One(Box<HmacKey>),
+    Set(KeySet),
+}
+
+/// Verifies tokens: structure, signature, then the claims against a [`Validation`].
+///
+/// The algorithm comes from the key, never from the token. With a single key, a token `kid`
+/// must match the key's `kid` when both are set; with a [`KeySet`], the token must name a key.
+///
+/// ```
+/// use latchkey_jwt::{Algorithm, Claims, HmacKey, Signer, Validation, Verifier};
+///
+/// let key = HmacKey::from_secret(Algorithm::HS256, &[42u8; 32])?;
+/// let token = Signer::new(key.clone()).sign(&Claims {
+///     exp: Some(1_900_000_000),
+///     ..Claims::new(())
+/// })?;
+///
+/// let verifier = Verifier::new(key, Validation::builder().now(1_800_000_000).build()?);
+/// let claims: Claims = verifier.verify(&token)?;
+/// assert_eq!(claims.exp, Some(1_900_000_000));
+/// # Ok::<(), latchkey_jwt::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    keys: Keys,
+    validation: Validation,
+}
+
+impl Verifier {
+    /// A verifier with one key.
+    #[must_use]
+    pub fn new(key: HmacKey, validation: Validation) -> Self {
+        Verifier {
+            keys: Keys::One(Box::new(key)),
+            validation,
+        }
+    }
+
+    /// A verifier that picks the key named by each token's `kid`.
+    #[must_use]
+    pub fn with_key_set(keys: KeySet, validation: Validation) -> Self {
+        Verifier {
+            keys: Keys::Set(keys),
+            validation,
+        }
+    }
+
+    /// The validation this verifier applies.
+    #[must_use]
+    pub fn validation(&self) -> &Validation {
+        &self.validation
+    }
+
+    /// Verifies `token` and returns its claims.
+    ///
+    /// # Errors
+    /// Every [`ErrorKind`] about structure, algorithm, signature, keys and claims; see
+    /// [`Verifier::verify_token`] for the order of the checks.
+    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, Error> {
+        self.verify_token(token).map(|t| t.claims)
+    }
+
+    /// Verifies `token` and returns its header and claims.
+    ///
+    /// In order: the size cap (before any decoding); three segments; the header (canonical
+    /// base64url, strict JSON object, RFC 7515 types); `alg: none`; `crit`; key selection by `kid`;
+    /// the algorithm against the key's; the signature, in constant time; only then the payload
+    /// (canonical base64url, strict JSON object, registered claim types, custom claims); and last
+    /// the validation (`typ`, required claims, `exp`, `nbf`, `iat`, issuer, subject, audience).
+    ///
+    /// # Errors
+    /// The [`ErrorKind`] of the first check that fails.
+    pub fn verify_token<T: DeserializeOwned>(&self, token: &str) -> Result<Token<T>, Error> {
+        let v = &self.validation;
+        let parts = split(token, v.max_token_len)?;
+        let header = decode_header(parts.header, v.max_depth)?;
+
+        if header.alg().eq_ignore_ascii_case("none") {
+            return Err(ErrorKind::NoneAlgorithm.into());
+        }
+        if header.crit().is_some() {
+            return Err(ErrorKind::UnsupportedCrit.into());
+        }
+        let key = match &self.keys {
+            Keys::One(key) => match (key.kid(), header.kid()) {
+                (Some(mine), Some(theirs)) if mine != theirs => {
+                    return Err(ErrorKind::UnknownKid.into())
+                }
+                _ => key,
+            },
+            Keys::Set(set) => {
+                let kid = header.kid().ok_or(ErrorKind::MissingKid)?;
+                set.get(kid).ok_or(ErrorKind::UnknownKid)?
+            }
+        };
+        let alg = key.algorithm();
+        if header.algorithm() != Some(alg) {
+            return Err(ErrorKind::AlgorithmMismatch {
+                expected: alg,
+                found: header.algorithm(),
+            }
+            .into());
+        }
+
+        // The signature, before anything of the payload is decoded.
+        let sig_b64 = parts.signature.as_bytes();
+        let mut sig = [0u8; 72];
+        if sig_b64.len() > 88 {
+            return Err(ErrorKind::InvalidSignature.into());
+        }
+        let n = B64
+            .decode_slice(sig_b64, &mut sig)
+            .map_err(|_| malformed(Part::Signature, Malformed::Base64))?;
+        if n != alg.output_len() {
+            return Err(ErrorKind::InvalidSignature.into());
+        }
+        let mut mac = key.mac();
+        mac.update(parts.signing_input);
+        if !mac.verify(&sig[..n]) {
+            return Err(ErrorKind::InvalidSignature.into());
+        }
+
+        let claims = decode_claims::<T>(parts.payload, v.max_depth)?;
+        validate(v, &header, &claims)?;
+        Ok(Token { header, claims })
+    }
+}
+
+pub(crate) struct Parts<'a> {
+    pub(crate) header: &'a str,
+    pub(crate) payload: &'a str,
+    signature: &'a str,
+    signing_input: &'a [u8],
+}
+
+fn malformed(part: Part, reason: Malformed) -> Error {
+    ErrorKind::Malformed { part, reason }.into()
+}
+
+pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, Error> {
+    if token.len() > max_len {
+        return Err(ErrorKind::TooLarge {
+            len: token.len(),
+            max: max_len,
+        }
+        .into());
+    }
+    let segments = || malformed(Part::Header, Malformed::SegmentCount);
+    let (header, rest) = token.split_once('.').ok_or_else(segments)?;
+    let (payload, signature) = rest.split_once('.').ok_or_else(segments)?;
+    if signature.contains('.') {
+        return Err(segments());
+    }
+    Ok(Parts {
+        header,
+        payload,
+        signature,
+        signing_input: &token.as_bytes()[..header.len() + 1 + payload.len()],
+    })
+}
+
+fn scan_error(part: Part, e: ScanError, max_depth: usize) -> Error {
+    match e {
+        ScanError::Malformed(reason) => malformed(part, reason),
+        ScanError::DuplicateKey => ErrorKind::DuplicateKey { part }.into(),
+        ScanError::TooDeep => ErrorKind::NestingTooDeep {
+            part,
+            max: max_depth,
+        }
+        .into(),
+    }
+}
+
+fn decode_segment(seg: &str, part: Part, max_depth: usize) -> Result<Vec<u8>, Error> {
+    let bytes = B64
+        .decode(seg)
+        .map_err(|_| malformed(part, Malformed::Base64))?;
+    scan(&bytes, max_depth).map_err(|e| scan_error(part, e, max_depth))?;
+    Ok(bytes)
+}
+
+pub(crate) fn decode_header(seg: &str, max_depth: usize) -> Result<Header, Error> {
+    let bytes = decode_segment(seg, Part::Header, max_depth)?;
+    let mut diag = None;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let r = HeaderSeed { diag: &mut diag }
+        .deserialize(&mut de)
+        .and_then(|h| de.end().map(|()| h));
+    r.map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            malformed(Part::Header, Malformed::Json)
+        } else {
+            diag.unwrap_or(ErrorKind::Malformed {
+                part: Part::Header,
+                reason: Malformed::Json,
+            })
+            .into()
+        }
+    })
+}
+
+pub(crate) fn decode_claims<T: DeserializeOwned>(
+    seg: &str,
+    max_depth: usize,
+) -> Result<Claims<T>, Error> {
+    let bytes = decode_segment(seg, Part::Payload, max_depth)?;
+    let mut diag = Diag::default();
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let r = ClaimsSeed::<T> {
+        diag: &mut diag,
+        _t: PhantomData,
+    }
+    .deserialize(&mut de)
+    .and_then(|c| de.end().map(|()| c));
+    r.map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            return malformed(Part::Payload, Malformed::Json);
+        }
+        if let Some(kind) = diag.kind {
+            return kind.into();
+        }
+        let claim = diag
+            .custom_key
+            .filter(|k| {
+                !k.is_empty()
+                    && k.len() <= 64
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            })
+            .map(std::borrow::Cow::into_owned);
+        ErrorKind::InvalidCustomClaims { claim }.into()
+    })
+}
+
+/// `typ` values compare ignoring ASCII case, with an optional `application/` prefix
+/// (RFC 7515 §4.1.9).
+fn typ_matches(expected: &str, actual: &str) -> bool {
+    fn strip(s: &str) -> &str {
+        const P: &str = "application/";
+        match s.get(..P.len()) {
+            Some(p) if p.eq_ignore_ascii_case(P) => &s[P.len()..],
+            _ => s,
+        }
+    }
+    strip(expected).eq_ignore_ascii_case(strip(actual))
+}
+
+fn validate<T>(v: &Validation, header: &Header, claims: &Claims<T>) -> Result<(), Error> {
+    if let Some(expected) = &v.typ {
+        if !header.typ().is_some_and(|t| typ_matches(expected, t)) {
+            return Err(ErrorKind::WrongType {
+                expected: expected.clone(),
+            }
+            .into());
+        }
+    }
+    let missing = v.required & !claims.present();
+    if missing != 0 {
+        let claim = Claim::ALL
+            .into_iter()
+            .find(|c| missing & c.bit() != 0)
+            .unwrap_or(Claim::Exp);
+        return Err(ErrorKind::MissingClaim(claim).into());
+    }
+    let now = v.clock.now();
+    let leeway = v.leeway;
+    if let Some(exp) = claims.exp {
+        // RFC 7519 §4.1.4: the token must not be accepted on or after `exp`.
+        if now >= exp.saturating_add(leeway) {
+            return Err(ErrorKind::Expired.into());
+        }
+    }
+    if let Some(nbf) = claims.nbf {
+        if now.saturating_add(leeway) < nbf {
+            return Err(ErrorKind::NotYetValid.into());
+        }
+    }
+    if let Some(iat) = claims.iat {
+        if iat > now.saturating_add(leeway) {
+            return Err(ErrorKind::IssuedInFuture.into());
+        }
+        if let Some(max_age) = v.max_age {
+            if now > iat.saturating_add(max_age).saturating_add(leeway) {
+                return Err(ErrorKind::TooOld.into());
+            }
+        }
+    }
+    if !v.issuers.is_empty() {
+        // Presence was checked with the required claims.
+        if !claims
+            .iss
+            .as_ref()
+            .is_some_and(|iss| v.issuers.contains(iss))
+        {
+            return Err(ErrorKind::WrongIssuer.into());
+        }
+    }
+    if let Some(subject) = &v.subject {
+        if claims.sub.as_ref() != Some(subject) {
+            return Err(ErrorKind::WrongSubject.into());
+        }
+    }
+    match &claims.aud {
+        Some(aud) if !v.audiences.is_empty() && !v.audiences.iter().any(|a| aud.contains(a)) => {
+            return Err(ErrorKind::WrongAudience.into());
+        }
+        Some(_) if !v.audiences.is_empty() => {}
+        Some(_) if !v.allow_unvalidated_audience => {
+            return Err(ErrorKind::UnexpectedAudience.into());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typ_matches;
+
+    #[test]
+    fn typ_comparison_follows_rfc_7515() {
+        assert!(typ_matches("at+jwt", "at+jwt"));
+        assert!(typ_matches("at+jwt", "AT+JWT"));
+        assert!(typ_matches("at+jwt", "application/at+jwt"));
+        assert!(typ_matches("application/at+jwt", "at+JWT"));
+        assert!(!typ_matches("at+jwt", "JWT"));
+        assert!(!typ_matches("at+jwt", "application/jwt"));
+    }
+}

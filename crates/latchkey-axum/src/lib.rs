@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bearer;
+pub mod csrf;
+mod rejection;
+
+pub use bearer::{Bearer, BearerRejection};
+pub use rejection::CsrfRejection;

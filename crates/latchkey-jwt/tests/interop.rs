@@ -1,6 +1,7 @@
 //! Interoperability with the `jsonwebtoken` crate (dev-dependency only): tokens it makes verify
 //! here and tokens made here verify there, for HS256, HS384 and HS512, with registered and custom
 //! claims.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! One test per rejection cause, each asserting the exact error kind.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 
@@ -124,7 +125,7 @@ fn non_canonical_base64_is_rejected_in_every_segment() {
             "{part} newline"
         );
         // Impossible length (4n + 1).
-        let len1 = if parts[i].len() % 4 == 0 {
+        let len1 = if parts[i].len().is_multiple_of(4) {
             format!("{}A", parts[i])
         } else {
             format!("{}{}", parts[i], &"AAAA"[..(5 - parts[i].len() % 4) % 4])

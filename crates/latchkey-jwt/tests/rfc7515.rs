@@ -2,6 +2,7 @@
 //! SHA-256". Token, key (the JWK `k`) and claims copied from
 //! https://www.rfc-editor.org/rfc/rfc7515#appendix-A.1 — the header and payload contain CRLF line
 //! breaks, which is why their base64url looks unusual.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 use latchkey_jwt::dangerous::decode_header_unverified;
 use latchkey_jwt::{Algorithm, Claims, ErrorKind, HmacKey, Validation, Verifier};

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: forging tokens from raw header and payload bytes.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failure here is a test failure
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -1,0 +1,164 @@
+//! Redis Cluster specifics: sessions spread over every master, the per-user index in another
+//! slot, "log out everywhere" that reaches every node, and pruning of stale index entries.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use latchkey_session::{Delta, SessionStore};
+use latchkey_testkit::redis::{RedisServer, RespValue};
+use serde_json::json;
+
+fn keys_on(node: &RedisServer) -> Vec<String> {
+    match node.command(&["KEYS", "*"]).unwrap() {
+        RespValue::Array(Some(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                RespValue::Bulk(Some(s)) => s,
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn session_keys_per_node(nodes: &[RedisServer]) -> Vec<usize> {
+    nodes
+        .iter()
+        .map(|n| keys_on(n).iter().filter(|k| !k.contains("user:")).count())
+        .collect()
+}
+
+#[tokio::test]
+async fn log_out_everywhere_reaches_every_node() {
+    let cluster = cluster();
+    let store = cluster_store(&cluster);
+    let mut keys = Vec::new();
+    for i in 0..30 {
+        let (_id, key, mut record) = fresh(Duration::from_secs(60));
+        record.user_id = Some("alice".into());
+        record.data.insert("n", &i).unwrap();
+        store.create(&key, &record).await.unwrap();
+        keys.push(key);
+    }
+    // Another user's session must survive.
+    let (_id, bob, mut record) = fresh(Duration::from_secs(60));
+    record.user_id = Some("bob".into());
+    store.create(&bob, &record).await.unwrap();
+
+    let spread = session_keys_per_node(cluster.nodes());
+    assert_eq!(spread.iter().sum::<usize>(), 31);
+    assert!(
+        spread.iter().all(|&n| n > 0),
+        "sessions on every master: {spread:?}"
+    );
+    assert_eq!(store.list_for_user("alice").await.unwrap().len(), 30);
+    assert_eq!(store.count().await.unwrap(), 31);
+
+    // Keep one ("log out my other devices"); retire another: it must go too.
+    assert!(store
+        .retire(&keys[1], now().saturating_add(Duration::from_secs(10)))
+        .await
+        .unwrap());
+    let deleted = store
+        .delete_all_for_user("alice", Some(&keys[0]))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 29);
+    for key in &keys[1..] {
+        assert!(store.load(key).await.unwrap().is_none());
+    }
+    assert!(store.load(&keys[0]).await.unwrap().is_some());
+    assert!(store.load(&bob).await.unwrap().is_some());
+    assert_eq!(
+        session_keys_per_node(cluster.nodes()).iter().sum::<usize>(),
+        2
+    );
+    let left = store.list_for_user("alice").await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].key, keys[0]);
+
+    assert_eq!(store.delete_all_for_user("alice", None).await.unwrap(), 1);
+    assert!(store.list_for_user("alice").await.unwrap().is_empty());
+    assert_eq!(store.count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn stale_index_entries_are_pruned_on_read_and_moves_between_users_are_safe() {
+    let cluster = cluster();
+    let store = cluster_store(&cluster);
+    let (_a, gone, mut record) = fresh(Duration::from_secs(60));
+    record.user_id = Some("carol".into());
+    store.create(&gone, &record).await.unwrap();
+    let (_b, moved, mut record) = fresh(Duration::from_secs(60));
+    record.user_id = Some("carol".into());
+    store.create(&moved, &record).await.unwrap();
+
+    // Delete one session behind the store's back, on whichever node holds it: its index entry
+    // is now stale.
+    let name = store.session_key_name(&gone);
+    let removed: i64 = cluster
+        .nodes()
+        .iter()
+        .map(|n| match n.command(&["DEL", &name]).unwrap() {
+            RespValue::Integer(n) => n,
+            // MOVED from the nodes that do not own the slot.
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(removed, 1);
+    let index = store.user_index_key_name("carol");
+    let zcard = |cluster: &latchkey_testkit::redis::RedisCluster| -> i64 {
+        cluster
+            .nodes()
+            .iter()
+            .filter_map(|n| match n.command(&["ZCARD", &index]).unwrap() {
+                RespValue::Integer(n) => Some(n),
+                _ => None,
+            })
+            .sum()
+    };
+    assert_eq!(zcard(&cluster), 2);
+    let list = store.list_for_user("carol").await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].key, moved);
+    assert_eq!(zcard(&cluster), 1, "the stale entry was pruned");
+
+    // Move the other session to dave: it leaves carol's index and joins dave's.
+    let delta = Delta::new(now(), now().saturating_add(Duration::from_secs(60)))
+        .user(Some("dave".into()))
+        .set("x", json!(1));
+    assert!(store.save(&moved, &delta).await.unwrap());
+    assert!(store.list_for_user("carol").await.unwrap().is_empty());
+    assert_eq!(store.list_for_user("dave").await.unwrap().len(), 1);
+    // Log carol out everywhere: dave's session is not touched.
+    assert_eq!(store.delete_all_for_user("carol", None).await.unwrap(), 0);
+    assert!(store.load(&moved).await.unwrap().is_some());
+    assert_eq!(store.delete_all_for_user("dave", None).await.unwrap(), 1);
+    assert!(store.load(&moved).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn per_user_cap_revokes_the_oldest_across_nodes() {
+    let cluster = cluster();
+    let config = latchkey_redis::RedisStoreConfig::cluster(cluster.urls())
+        .max_sessions_per_user(2)
+        .build()
+        .unwrap();
+    let store = latchkey_redis::RedisStore::new(config).unwrap();
+    let mut keys = Vec::new();
+    for i in 0..4u64 {
+        let (_id, key, mut record) = fresh(Duration::from_secs(60));
+        record.user_id = Some("erin".into());
+        record.created_at =
+            latchkey_session::Timestamp::from_unix_millis(record.created_at.as_unix_millis() + i);
+        store.create(&key, &record).await.unwrap();
+        keys.push(key);
+    }
+    let list = store.list_for_user("erin").await.unwrap();
+    let listed: Vec<_> = list.iter().map(|i| i.key).collect();
+    assert_eq!(listed, vec![keys[2], keys[3]]);
+    assert!(store.load(&keys[0]).await.unwrap().is_none());
+    assert!(store.load(&keys[1]).await.unwrap().is_none());
+}

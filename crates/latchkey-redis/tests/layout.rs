@@ -11,7 +11,7 @@ use latchkey_testkit::redis::{RedisServer, RespValue};
 use serde_json::json;
 
 fn int(server: &RedisServer, args: &[&str]) -> i64 {
-    match server.command(args).unwrap() {
+    match server.command(args).expect("raw command") {
         RespValue::Integer(n) => n,
         other => panic!("{args:?}: {other:?}"),
     }

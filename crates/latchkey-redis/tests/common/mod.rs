@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use latchkey_redis::{RedisStore, RedisStoreConfig};
 use latchkey_session::{SessionId, SessionKey, SessionRecord, Timestamp};
-use latchkey_testkit::redis::{RedisCluster, RedisServer};
+#[cfg(feature = "cluster")]
+use latchkey_testkit::redis::RedisCluster;
+use latchkey_testkit::redis::RedisServer;
 
 /// Short timeouts so that fault tests finish quickly.
 pub const TIMEOUT: Duration = Duration::from_millis(300);
@@ -14,6 +16,7 @@ pub fn server() -> RedisServer {
     RedisServer::start().unwrap_or_else(|e| panic!("{e}"))
 }
 
+#[cfg(feature = "cluster")]
 pub fn cluster() -> RedisCluster {
     RedisCluster::start().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -23,17 +26,18 @@ pub fn store(server: &RedisServer) -> RedisStore {
         .connect_timeout(TIMEOUT)
         .command_timeout(TIMEOUT)
         .build()
-        .unwrap();
-    RedisStore::new(config).unwrap()
+        .expect("valid test config");
+    RedisStore::new(config).expect("store from a valid config")
 }
 
+#[cfg(feature = "cluster")]
 pub fn cluster_store(cluster: &RedisCluster) -> RedisStore {
     let config = RedisStoreConfig::cluster(cluster.urls())
         .connect_timeout(Duration::from_secs(1))
         .command_timeout(Duration::from_secs(2))
         .build()
-        .unwrap();
-    RedisStore::new(config).unwrap()
+        .expect("valid test config");
+    RedisStore::new(config).expect("store from a valid config")
 }
 
 pub fn now() -> Timestamp {

@@ -1,6 +1,6 @@
 //! Cross-site request forgery defences for cookie-authenticated routes.
 //!
-//! Two independent checks, both meant to run in the session layer:
+//! Two independent checks, both on by default in [`SessionLayer`](crate::SessionLayer):
 //!
 //! - **Origin check** ([`OriginCheck`]): a request with an unsafe method (anything but `GET`, `HEAD`,
 //!   `OPTIONS`, `TRACE`) is refused with 403 when its `Origin` header — or, when `Origin` is absent,
@@ -10,7 +10,8 @@
 //!   through unless [`OriginCheck::with_require_origin`] says otherwise.
 //! - **Synchronizer token**: a random token kept in the session under [`CSRF_SESSION_KEY`]; once a
 //!   session holds one, every unsafe request on that session must repeat it in a header
-//!   (default [`DEFAULT_CSRF_HEADER`]), compared in constant time.
+//!   (default [`DEFAULT_CSRF_HEADER`]), compared in constant time. Handlers obtain the token with
+//!   [`Session::csrf_token`](crate::Session::csrf_token) and hand it to their front end.
 
 use axum::http::{header, HeaderMap, Method, Request};
 

@@ -4,6 +4,8 @@
 mod bearer;
 pub mod csrf;
 mod rejection;
+mod session;
 
 pub use bearer::{Bearer, BearerRejection};
-pub use rejection::CsrfRejection;
+pub use rejection::{CsrfRejection, SessionRejection};
+pub use session::{Session, SessionLayer, SessionService};

@@ -10,3 +10,8 @@ pub use latchkey_jwt as jwt;
 #[cfg_attr(docsrs, doc(cfg(feature = "session")))]
 #[doc(inline)]
 pub use latchkey_session as session;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[doc(inline)]
+pub use latchkey_axum as axum;

@@ -1,0 +1,344 @@
+//! The session layer and the [`Session`] extractor.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use latchkey_session::{SessionError, SessionId, SessionManager};
+use subtle::ConstantTimeEq;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::csrf::{is_safe_method, OriginCheck, CSRF_SESSION_KEY, DEFAULT_CSRF_HEADER};
+use crate::rejection::{json_error, CsrfRejection, SessionRejection};
+
+/// A tower [`Layer`] that gives each request a lazily loaded [`Session`] from a
+/// [`SessionManager`] and, after the handler, adds the `Set-Cookie` the manager decides on.
+///
+/// All session policy (when to store, save, touch, cycle, which cookie to send) is the
+/// manager's; this layer only moves bytes. A request whose handler never extracts the session
+/// costs no store access. When the store is unavailable the answer is `503` with
+/// `{"error":"service_unavailable"}` (logged with `tracing`); a forged or garbage cookie is simply
+/// "no session".
+///
+/// CSRF defences are on by default, both configurable:
+/// - the [origin check](crate::csrf::OriginCheck): unsafe methods from a foreign `Origin`/`Referer`
+///   get `403` before the handler runs (same-host only until you add origins);
+/// - the synchronizer token: once a session holds a token ([`Session::csrf_token`]), unsafe
+///   requests on it must repeat it in the `x-csrf-token` header, or get `403`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{routing::get, Router};
+/// use latchkey_axum::{Session, SessionLayer};
+/// use latchkey_session::{CookieKey, MemoryStore, SessionManager};
+///
+/// async fn visits(session: Session) -> Result<String, latchkey_axum::SessionRejection> {
+///     let n: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+///     session.insert("visits", &n).await?;
+///     Ok(n.to_string())
+/// }
+///
+/// let manager = SessionManager::builder(Arc::new(MemoryStore::new()), CookieKey::from_secret(&[7; 32])?)
+///     .build()?;
+/// let app: Router = Router::new()
+///     .route("/", get(visits))
+///     .layer(SessionLayer::new(manager).with_allowed_origin("https://app.example.com"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionLayer {
+    config: std::sync::Arc<Config>,
+}
+
+#[derive(Debug)]
+struct Config {
+    manager: SessionManager,
+    origin_check: Option<OriginCheck>,
+    csrf_header: Option<HeaderName>,
+}
+
+impl SessionLayer {
+    /// A layer around `manager`, with the origin check (same host only) and the synchronizer token
+    /// (header `x-csrf-token`) on.
+    #[must_use]
+    pub fn new(manager: SessionManager) -> Self {
+        Self {
+            config: std::sync::Arc::new(Config {
+                manager,
+                origin_check: Some(OriginCheck::new()),
+                csrf_header: Some(HeaderName::from_static(DEFAULT_CSRF_HEADER)),
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        // Layers are configured before they are cloned into a router.
+        if std::sync::Arc::get_mut(&mut self.config).is_none() {
+            self.config = std::sync::Arc::new(Config {
+                manager: self.config.manager.clone(),
+                origin_check: self.config.origin_check.clone(),
+                csrf_header: self.config.csrf_header.clone(),
+            });
+        }
+        std::sync::Arc::get_mut(&mut self.config).unwrap_or_else(|| unreachable!())
+    }
+
+    /// Also accept unsafe requests from `origin` (`scheme://host[:port]`), e.g. a front end on
+    /// another origin allowed by CORS. Turns the origin check on if it was off.
+    ///
+    /// ```
+    /// # let manager = latchkey_session::SessionManager::builder(std::sync::Arc::new(latchkey_session::MemoryStore::new()), latchkey_session::CookieKey::from_secret(&[7; 32]).unwrap()).build().unwrap();
+    /// let layer = latchkey_axum::SessionLayer::new(manager).with_allowed_origin("http://localhost:5173");
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn with_allowed_origin(mut self, origin: &str) -> Self {
+        let config = self.config_mut();
+        let check = config.origin_check.take().unwrap_or_default();
+        config.origin_check = Some(check.with_allowed_origin(origin));
+        self
+    }
+
+    /// Replaces the origin check; `None` turns it off (for an API that no browser calls with
+    /// ambient cookies).
+    ///
+    /// ```
+    /// # let manager = latchkey_session::SessionManager::builder(std::sync::Arc::new(latchkey_session::MemoryStore::new()), latchkey_session::CookieKey::from_secret(&[7; 32]).unwrap()).build().unwrap();
+    /// use latchkey_axum::{csrf::OriginCheck, SessionLayer};
+    /// let layer = SessionLayer::new(manager).with_origin_check(Some(OriginCheck::new().with_require_origin(true)));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn with_origin_check(mut self, check: Option<OriginCheck>) -> Self {
+        self.config_mut().origin_check = check;
+        self
+    }
+
+    /// Turns the synchronizer-token check on (`true`, the default) or off.
+    ///
+    /// ```
+    /// # let manager = latchkey_session::SessionManager::builder(std::sync::Arc::new(latchkey_session::MemoryStore::new()), latchkey_session::CookieKey::from_secret(&[7; 32]).unwrap()).build().unwrap();
+    /// let layer = latchkey_axum::SessionLayer::new(manager).with_csrf_token(false);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn with_csrf_token(mut self, enabled: bool) -> Self {
+        let config = self.config_mut();
+        config.csrf_header = match (enabled, config.csrf_header.take()) {
+            (false, _) => None,
+            (true, Some(name)) => Some(name),
+            (true, None) => Some(HeaderName::from_static(DEFAULT_CSRF_HEADER)),
+        };
+        self
+    }
+
+    /// The header that carries the synchronizer token (default `x-csrf-token`); turns the token
+    /// check on.
+    ///
+    /// ```
+    /// # let manager = latchkey_session::SessionManager::builder(std::sync::Arc::new(latchkey_session::MemoryStore::new()), latchkey_session::CookieKey::from_secret(&[7; 32]).unwrap()).build().unwrap();
+    /// use axum::http::HeaderName;
+    /// let layer = latchkey_axum::SessionLayer::new(manager).with_csrf_header(HeaderName::from_static("x-xsrf-token"));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn with_csrf_header(mut self, name: HeaderName) -> Self {
+        self.config_mut().csrf_header = Some(name);
+        self
+    }
+
+    /// The manager behind this layer.
+    #[must_use]
+    pub fn manager(&self) -> &SessionManager {
+        &self.config.manager
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service made by [`SessionLayer`].
+#[derive(Debug, Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    config: std::sync::Arc<Config>,
+}
+
+/// The session of the current request, put there by [`SessionLayer`]. Derefs to
+/// [`latchkey_session::Session`] (typed `get`/`insert`/`remove`, `login`, `cycle_id`, `destroy`,
+/// the device list…). Extracting it costs nothing: the store is read on first use.
+///
+/// Without a `SessionLayer` in front of the route, extraction fails with
+/// [`SessionRejection::MissingLayer`] (500, logged).
+#[derive(Debug, Clone)]
+pub struct Session(latchkey_session::Session);
+
+impl std::ops::Deref for Session {
+    type Target = latchkey_session::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Session {
+    /// This session's CSRF synchronizer token, created (and stored with the session) on first
+    /// call. Hand it to the front end, which sends it back in the CSRF header
+    /// (`x-csrf-token` by default) on every unsafe request. A fresh token is 256 random bits,
+    /// base64url.
+    ///
+    /// # Errors
+    ///
+    /// A [`SessionError`] when the store cannot be read or written.
+    pub async fn csrf_token(&self) -> Result<String, SessionError> {
+        if let Some(serde_json::Value::String(token)) = self.0.get_value(CSRF_SESSION_KEY).await? {
+            return Ok(token);
+        }
+        let token = SessionId::generate().expose_secret();
+        self.0
+            .insert_value(CSRF_SESSION_KEY, serde_json::Value::String(token.clone()))
+            .await?;
+        Ok(token)
+    }
+
+    /// The wrapped framework-agnostic session.
+    #[must_use]
+    pub fn into_inner(self) -> latchkey_session::Session {
+        self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or(SessionRejection::MissingLayer)
+    }
+}
+
+/// The `Cookie` header bytes; several `Cookie` headers (HTTP/2 may split them) are joined with
+/// `"; "` as RFC 9113 §8.2.3 says.
+fn cookie_bytes(headers: &axum::http::HeaderMap) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let mut values = headers.get_all(header::COOKIE).iter();
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(std::borrow::Cow::Borrowed(first.as_bytes()));
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for value in std::iter::once(second).chain(values) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(value.as_bytes());
+    }
+    Some(std::borrow::Cow::Owned(joined))
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<S, B> Service<Request<B>> for SessionService<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone that was driven to readiness serves this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(async move {
+            let unsafe_method = !is_safe_method(request.method());
+            if unsafe_method {
+                if let Some(check) = &config.origin_check {
+                    if !check.allows_request(&request) {
+                        return Ok(CsrfRejection::ForeignOrigin.into_response());
+                    }
+                }
+            }
+            let manager = &config.manager;
+            let session = {
+                let headers = request.headers();
+                let cookies = cookie_bytes(headers);
+                let session_header = manager
+                    .session_header_name()
+                    .and_then(|name| headers.get(name))
+                    .map(HeaderValue::as_bytes);
+                manager.load_from_headers(cookies.as_deref(), session_header)
+            };
+            if unsafe_method {
+                if let Some(name) = &config.csrf_header {
+                    match session.get_value(CSRF_SESSION_KEY).await {
+                        Ok(Some(expected)) => {
+                            let expected = expected.as_str().unwrap_or_default().as_bytes();
+                            let presented = request.headers().get(name).map(HeaderValue::as_bytes);
+                            let matches = match presented {
+                                Some(presented) if !expected.is_empty() => {
+                                    bool::from(presented.ct_eq(expected))
+                                }
+                                _ => false,
+                            };
+                            if !matches {
+                                return Ok(CsrfRejection::BadToken.into_response());
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(error) => return Ok(SessionRejection::from(error).into_response()),
+                    }
+                }
+            }
+            request.extensions_mut().insert(Session(session.clone()));
+            let mut response = inner.call(request).await?;
+            match manager.finish(&session).await {
+                Ok(decision) => {
+                    if let Some(cookie) = decision.set_cookie() {
+                        match HeaderValue::from_str(cookie.as_str()) {
+                            Ok(value) => {
+                                response.headers_mut().append(header::SET_COOKIE, value);
+                            }
+                            Err(_) => {
+                                tracing::error!("session cookie is not a valid header value");
+                                return Ok(json_error(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                ));
+                            }
+                        }
+                    }
+                    if let Some((name, value)) = decision.session_header() {
+                        if let (Ok(name), Ok(value)) =
+                            (HeaderName::try_from(name), HeaderValue::from_str(value))
+                        {
+                            response.headers_mut().insert(name, value);
+                        }
+                    }
+                    Ok(response)
+                }
+                Err(error) => Ok(SessionRejection::from(error).into_response()),
+            }
+        })
+    }
+}

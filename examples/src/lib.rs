@@ -1,1 +1,2 @@
 //! Shared helpers for the latchkey examples.
+pub mod login;

@@ -1,0 +1,354 @@
+//! The `login` example service: sign-up and ID/password login on server-side sessions, "my devices"
+//! with remote logout, CSRF protection, CORS for a front end on another origin, and a small HTML page.
+//!
+//! The router is built here (not in `login/main.rs`) so the end-to-end tests in `examples/tests/`
+//! serve exactly the same app on a loopback port.
+//!
+//! # Cookies, CORS and CSRF
+//!
+//! The session cookie is `HttpOnly` (scripts never see it), `SameSite=Lax` and `Path=/`, signed with
+//! HMAC-SHA256. It is `Secure` in production: keep [`LoginConfig::cookie_secure`] on whenever the
+//! service is behind HTTPS. Only a local `http://` demo turns it off, because a browser neither
+//! stores nor sends a `Secure` cookie over plain HTTP on a non-`localhost` host.
+//!
+//! A front end on another origin (e.g. `http://localhost:5173` during development) is allowed with
+//! [`LoginConfig::cors_origins`]: an explicit list, credentials allowed (`fetch(..., {credentials:
+//! "include"})`), methods GET/POST/DELETE, headers `Content-Type` and `X-CSRF-Token`. The same list
+//! is given to the CSRF origin check. If that origin is on another *site* (another registrable domain,
+//! not just another port or subdomain), browsers only send the cookie on its `fetch` calls with
+//! `SameSite=None`, which in turn requires `Secure` (so HTTPS): set [`LoginConfig::same_site`] to
+//! [`SameSite::None`] and keep `cookie_secure` on. Same-site origins work with the default `Lax`.
+//!
+//! Every state-changing request must come from the service's own origin or a listed one, and, once
+//! logged in, carry the session's CSRF token (returned by `POST /login` and `GET /me`) in the
+//! `X-CSRF-Token` header.
+
+mod api;
+mod users;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use latchkey::axum::{Session, SessionLayer, SessionRejection};
+use latchkey::session::{
+    CookieKey, SameSite, SessionError, SessionKey, SessionManager, SessionStore,
+};
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use api::{ApiError, JsonBody};
+pub use users::{
+    validate_id, validate_password, InputError, SignupError, Users, PASSWORD_SPECIALS,
+};
+
+/// The largest request body accepted, in bytes. Credentials fit in far less.
+pub const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// The page served at `GET /`.
+pub const PAGE: &str = include_str!("page.html");
+
+/// How the service is set up.
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    /// The key that signs session cookies (at least 32 bytes).
+    pub cookie_key: CookieKey,
+    /// The cookie's `Secure` attribute. Keep it `true` in production (HTTPS); `false` only for a
+    /// local `http://` demo.
+    pub cookie_secure: bool,
+    /// The cookie's `SameSite` attribute (default `Lax`; `None` for a cross-site front end, which
+    /// also needs `cookie_secure`).
+    pub same_site: SameSite,
+    /// Origins of front ends allowed to call the API with credentials (CORS and CSRF), as
+    /// `scheme://host[:port]`. Empty: same-origin only.
+    pub cors_origins: Vec<String>,
+}
+
+impl LoginConfig {
+    /// Defaults for `key`: `Secure` on, `SameSite=Lax`, no cross-origin front end.
+    #[must_use]
+    pub fn new(cookie_key: CookieKey) -> Self {
+        Self {
+            cookie_key,
+            cookie_secure: true,
+            same_site: SameSite::Lax,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// Why the router could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The session manager refused the configuration.
+    Session(latchkey::session::ConfigError),
+    /// A CORS origin is not a valid header value.
+    Origin(String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Session(error) => write!(f, "session configuration: {error}"),
+            BuildError::Origin(origin) => write!(f, "invalid CORS origin {origin:?}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// The application's shared state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    users: Users,
+}
+
+/// Builds the whole service on `store`.
+///
+/// # Errors
+/// [`BuildError`] when the session configuration or a CORS origin is invalid.
+pub fn router(
+    store: Arc<dyn SessionStore>,
+    users: Users,
+    config: &LoginConfig,
+) -> Result<Router, BuildError> {
+    let manager = SessionManager::builder(store, config.cookie_key.clone())
+        .secure(config.cookie_secure)
+        .same_site(config.same_site)
+        .build()
+        .map_err(BuildError::Session)?;
+    let mut session_layer = SessionLayer::new(manager);
+    for origin in &config.cors_origins {
+        session_layer = session_layer.with_allowed_origin(origin);
+    }
+
+    // Routes that use the session sit behind the session layer (and its CSRF checks).
+    let with_session = Router::new()
+        .route("/signup", post(signup))
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{id}", delete(revoke_session))
+        .route("/logout-all", post(logout_all))
+        .layer(session_layer);
+    // `/health` and the page never see the session layer: a load balancer polling `/health` can
+    // never create a session or touch the store.
+    let mut app = Router::new()
+        .route("/", get(page))
+        .route("/health", get(health))
+        .merge(with_session)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(AppState { users });
+
+    if !config.cors_origins.is_empty() {
+        let origins = config
+            .cors_origins
+            .iter()
+            .map(|origin| {
+                HeaderValue::from_str(origin).map_err(|_| BuildError::Origin(origin.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_credentials(true)
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("x-csrf-token"),
+                ]),
+        );
+    }
+    Ok(app)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
+///
+/// # Errors
+/// An I/O error from the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `{id, password}` as sent to `/signup` and `/login`. Unknown fields are refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    id: String,
+    password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("id", &self.id)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+fn input_error(error: InputError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, error.code(), error.message())
+}
+
+/// Maps a session failure: "not logged in" is 401, store trouble 503 (through the adapter's
+/// rejection, which logs it), anything else an opaque 500.
+fn session_error(error: SessionError) -> Response {
+    match error {
+        SessionError::NotLoggedIn => ApiError::UNAUTHENTICATED.into_response(),
+        SessionError::TooManySessions => ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_sessions",
+            "this account is logged in on too many devices",
+        )
+        .into_response(),
+        other => SessionRejection::from(other).into_response(),
+    }
+}
+
+type Reply = Result<Response, Response>;
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    JsonBody(credentials): JsonBody<Credentials>,
+) -> Reply {
+    validate_id(&credentials.id).map_err(|e| input_error(e).into_response())?;
+    validate_password(&credentials.password).map_err(|e| input_error(e).into_response())?;
+    let id = credentials.id;
+    match state.users.signup(id.clone(), credentials.password).await {
+        Ok(()) => Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response()),
+        Err(SignupError::Taken) => {
+            Err(
+                ApiError::new(StatusCode::CONFLICT, "id_taken", "this id is already taken")
+                    .into_response(),
+            )
+        }
+        Err(SignupError::Hash(error)) => {
+            tracing::error!(%error, "password hashing failed");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "something went wrong",
+            )
+            .into_response())
+        }
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    JsonBody(credentials): JsonBody<Credentials>,
+) -> Reply {
+    validate_id(&credentials.id).map_err(|e| input_error(e).into_response())?;
+    validate_password(&credentials.password).map_err(|e| input_error(e).into_response())?;
+    // Unknown user and wrong password: the same argon2 work, the same answer.
+    if !state
+        .users
+        .verify(&credentials.id, credentials.password)
+        .await
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong id or password",
+        )
+        .into_response());
+    }
+    if let Some(agent) = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        session.set_user_agent(agent);
+    }
+    // `login` sets the user, applies the per-user cap and cycles the session ID.
+    session
+        .login(credentials.id.clone())
+        .await
+        .map_err(session_error)?;
+    let csrf_token = session.csrf_token().await.map_err(session_error)?;
+    Ok(Json(json!({ "id": credentials.id, "csrf_token": csrf_token })).into_response())
+}
+
+async fn me(session: Session) -> Reply {
+    let Some(id) = session.user_id().await.map_err(session_error)? else {
+        return Err(ApiError::UNAUTHENTICATED.into_response());
+    };
+    let csrf_token = session.csrf_token().await.map_err(session_error)?;
+    Ok(Json(json!({ "id": id, "csrf_token": csrf_token })).into_response())
+}
+
+async fn logout(session: Session) -> StatusCode {
+    session.destroy();
+    StatusCode::NO_CONTENT
+}
+
+fn unix_seconds(timestamp: latchkey::session::Timestamp) -> u64 {
+    timestamp.as_unix_millis() / 1000
+}
+
+async fn sessions(session: Session) -> Reply {
+    let devices = session.list_devices().await.map_err(session_error)?;
+    let list: Vec<_> = devices
+        .iter()
+        .map(|device| {
+            json!({
+                "id": device.info.key.to_hex(),
+                "created_at": unix_seconds(device.info.created_at),
+                "last_seen": unix_seconds(device.info.last_seen),
+                "user_agent": device.info.metadata.user_agent,
+                "current": device.current,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": list })).into_response())
+}
+
+async fn revoke_session(session: Session, Path(id): Path<String>) -> Reply {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_session",
+            "no such session among yours",
+        )
+        .into_response()
+    };
+    // Check the login first, so that a malformed ID tells an anonymous caller nothing.
+    if session.user_id().await.map_err(session_error)?.is_none() {
+        return Err(ApiError::UNAUTHENTICATED.into_response());
+    }
+    let key = SessionKey::from_hex(&id).ok_or_else(not_found)?;
+    if session.revoke_device(&key).await.map_err(session_error)? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn logout_all(session: Session) -> Reply {
+    let revoked = session
+        .revoke_other_devices()
+        .await
+        .map_err(session_error)?;
+    Ok(Json(json!({ "revoked": revoked })).into_response())
+}

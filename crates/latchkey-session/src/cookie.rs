@@ -29,6 +29,10 @@ pub(crate) const TOKEN_LEN: usize = SESSION_ID_TEXT_LEN + 1 + 43;
 /// Cookie values (or session header values) longer than this are ignored without parsing.
 pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
 
+/// At most this many cookies with the session cookie's name are checked per request, so a
+/// header stuffed with same-named cookies cannot make the server compute many HMACs.
+const MAX_CANDIDATES: usize = 4;
+
 /// A secret key for signing session cookies with HMAC-SHA256.
 ///
 /// Secrets shorter than [`CookieKey::MIN_LEN`] (32 bytes, the hash output size) are refused.
@@ -172,6 +176,7 @@ impl Signer {
     /// with our name (a parent domain can set one) are each tried in order.
     pub(crate) fn find_in_cookie_header(&self, header: &[u8], name: &str) -> Option<SessionId> {
         let name = name.as_bytes();
+        let mut candidates = 0;
         for pair in header.split(|b| *b == b';') {
             let pair = trim_ows(pair);
             let Some(eq) = pair.iter().position(|b| *b == b'=') else {
@@ -179,6 +184,11 @@ impl Signer {
             };
             if trim_ows(&pair[..eq]) != name {
                 continue;
+            }
+            candidates += 1;
+            if candidates > MAX_CANDIDATES {
+                tracing::debug!("too many session cookies in one header; the rest are ignored");
+                return None;
             }
             let value = trim_ows(&pair[eq + 1..]);
             if value.len() > MAX_COOKIE_VALUE_LEN {
@@ -266,7 +276,10 @@ impl CookieSettings {
             out.push_str(&max_age_secs.to_string());
         }
         self.attributes(&mut out);
-        SetCookie(out)
+        SetCookie {
+            value: out,
+            removal: false,
+        }
     }
 
     /// An expired, empty cookie that makes the browser drop the session cookie.
@@ -275,38 +288,44 @@ impl CookieSettings {
         out.push_str(&self.name);
         out.push_str("=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
         self.attributes(&mut out);
-        SetCookie(out)
+        SetCookie {
+            value: out,
+            removal: true,
+        }
     }
 }
 
 /// A complete `Set-Cookie` header value. It contains the signed session ID, so `Debug` shows
 /// only the cookie's attributes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SetCookie(String);
+pub struct SetCookie {
+    value: String,
+    removal: bool,
+}
 
 impl SetCookie {
     /// The header value, to send as `Set-Cookie`.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.value
     }
 
     /// Whether this cookie deletes the session cookie on the client (logout, destroy).
     #[must_use]
     pub fn is_removal(&self) -> bool {
-        self.0.contains("; Max-Age=0;")
+        self.removal
     }
 
     /// The header value, by value.
     #[must_use]
     pub fn into_string(self) -> String {
-        self.0
+        self.value
     }
 }
 
 impl fmt::Debug for SetCookie {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (name, rest) = self.0.split_once('=').unwrap_or((&self.0, ""));
+        let (name, rest) = self.value.split_once('=').unwrap_or((&self.value, ""));
         let attributes = rest.split_once(';').map_or("", |(_, attrs)| attrs);
         write!(f, "SetCookie({name}=[redacted];{attributes})")
     }
@@ -466,7 +485,15 @@ mod tests {
         assert_eq!(s.find_in_cookie_header(&mixed, name), Some(id.clone()));
         // a bad duplicate before the good one does not hide it
         let dup = format!("id=garbage; id={good}");
-        assert_eq!(s.find_in_cookie_header(dup.as_bytes(), name), Some(id));
+        assert_eq!(
+            s.find_in_cookie_header(dup.as_bytes(), name),
+            Some(id.clone())
+        );
+        // ...but a header stuffed with same-named cookies is cut off after a few
+        let stuffed = format!("{}id={good}", "id=x; ".repeat(MAX_CANDIDATES));
+        assert_eq!(s.find_in_cookie_header(stuffed.as_bytes(), name), None);
+        let within = format!("{}id={good}", "id=x; ".repeat(MAX_CANDIDATES - 1));
+        assert_eq!(s.find_in_cookie_header(within.as_bytes(), name), Some(id));
     }
 
     #[test]

@@ -1174,6 +1174,8 @@ impl Session {
     }
 
     /// Logs `user_id` in: enforces the per-user cap, then sets the user and cycles the ID.
+    /// The session's data carries over (a cart filled before login survives), except when the
+    /// session belonged to a *different* user: then it starts empty.
     ///
     /// # Errors
     ///
@@ -1217,6 +1219,16 @@ impl Session {
             }
         }
         let mut st = self.state();
+        if st
+            .user_id
+            .as_deref()
+            .is_some_and(|previous| previous != user_id)
+        {
+            // Another user's data never carries over into this user's session.
+            st.data.clear();
+            st.changes.clear();
+            st.cleared = true;
+        }
         st.user_id = Some(user_id);
         st.user_changed = true;
         st.logged_in = true;

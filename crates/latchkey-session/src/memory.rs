@@ -10,7 +10,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
-use serde_json::Value;
 
 use crate::{
     Clock, Delta, SessionData, SessionInfo, SessionKey, SessionMetadata, SessionRecord,
@@ -48,10 +47,11 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// One stored session, laid out compactly: the data is a sorted, exactly-sized shared slice
-/// (cloned under the shard lock by bumping a reference count only).
+/// One stored session, laid out compactly. The data is a copy-on-write [`SessionData`], so a
+/// load clones it under the shard lock by bumping a reference count only, and a save mutates it
+/// in place unless a loader still holds the previous version.
 struct Entry {
-    data: Arc<[(Box<str>, Value)]>,
+    data: SessionData,
     created_at: Timestamp,
     last_seen: Timestamp,
     idle_deadline: Timestamp,
@@ -63,13 +63,8 @@ struct Entry {
 
 impl Entry {
     fn from_record(record: &SessionRecord) -> Self {
-        let data: Vec<(Box<str>, Value)> = record
-            .data
-            .iter()
-            .map(|(k, v)| (Box::from(k.as_str()), v.clone()))
-            .collect();
         Self {
-            data: Arc::from(data),
+            data: record.data.clone(),
             created_at: record.created_at,
             last_seen: record.last_seen,
             idle_deadline: record.idle_deadline,
@@ -99,34 +94,13 @@ impl Entry {
     }
 
     fn apply_data(&mut self, delta: &Delta) {
-        if !delta.clear && delta.changes.is_empty() {
-            return;
-        }
-        let mut data: Vec<(Box<str>, Value)> = if delta.clear {
-            Vec::new()
-        } else {
-            self.data.to_vec()
-        };
-        for (key, change) in &delta.changes {
-            match (
-                data.binary_search_by(|(k, _)| (**k).cmp(key.as_str())),
-                change,
-            ) {
-                (Ok(i), Some(value)) => data[i].1 = value.clone(),
-                (Ok(i), None) => {
-                    data.remove(i);
-                }
-                (Err(i), Some(value)) => data.insert(i, (Box::from(key.as_str()), value.clone())),
-                (Err(_), None) => {}
-            }
-        }
-        self.data = Arc::from(data);
+        self.data.apply(delta);
     }
 }
 
 /// The parts of an entry copied out under the lock; turned into a record after releasing it.
 struct Snapshot {
-    data: Arc<[(Box<str>, Value)]>,
+    data: SessionData,
     created_at: Timestamp,
     last_seen: Timestamp,
     idle_deadline: Timestamp,
@@ -140,11 +114,7 @@ impl Snapshot {
         let mut record =
             SessionRecord::new(self.created_at, self.idle_deadline, self.absolute_deadline);
         record.last_seen = self.last_seen;
-        record.data = self
-            .data
-            .iter()
-            .map(|(k, v)| (String::from(&**k), v.clone()))
-            .collect::<SessionData>();
+        record.data = self.data;
         record.user_id = self.user_id.map(|u| String::from(&*u));
         if let Some(metadata) = self.metadata {
             record.metadata = metadata;
@@ -421,7 +391,7 @@ impl SessionStore for MemoryStore {
             None => return Ok(None),
             Some(entry) if entry.is_expired(now) => None,
             Some(entry) => Some(Snapshot {
-                data: Arc::clone(&entry.data),
+                data: entry.data.clone(),
                 created_at: entry.created_at,
                 last_seen: entry.last_seen,
                 idle_deadline: entry.idle_deadline,

@@ -1,6 +1,8 @@
 //! What a store holds for one session, and the change set ([`Delta`]) written back.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,10 @@ use serde_json::Value;
 use crate::{SessionKey, Timestamp};
 
 /// The application data of one session: string keys to JSON values, typed through serde.
+///
+/// Stored as a sorted, exactly-sized vector behind an `Arc`, copied on write: cloning (what a
+/// store does on every load) costs one reference-count increment, and a session with a
+/// handful of keys stays compact.
 ///
 /// ```
 /// use latchkey_session::SessionData;
@@ -20,15 +26,27 @@ use crate::{SessionKey, Timestamp};
 /// data.remove("cart");
 /// assert!(data.is_empty());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SessionData(BTreeMap<String, Value>);
+#[derive(Clone, Default)]
+pub struct SessionData(Option<Arc<Vec<(String, Value)>>>);
 
 impl SessionData {
-    /// An empty map.
+    /// An empty map (allocates nothing).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn entries(&self) -> &[(String, Value)] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries()
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    fn entries_mut(&mut self) -> &mut Vec<(String, Value)> {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
     }
 
     /// The value under `key`, deserialized as `T`; `Ok(None)` when absent.
@@ -37,16 +55,13 @@ impl SessionData {
     ///
     /// When the stored JSON does not deserialize as `T`.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, serde_json::Error> {
-        self.0
-            .get(key)
-            .map(|value| T::deserialize(value))
-            .transpose()
+        self.get_value(key).map(T::deserialize).transpose()
     }
 
     /// The raw JSON value under `key`.
     #[must_use]
     pub fn get_value(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+        self.find(key).ok().map(|i| &self.entries()[i].1)
     }
 
     /// Serializes `value` and stores it under `key`, returning the previous value.
@@ -60,76 +75,113 @@ impl SessionData {
         value: &T,
     ) -> Result<Option<Value>, serde_json::Error> {
         let value = serde_json::to_value(value)?;
-        Ok(self.0.insert(key.into(), value))
+        Ok(self.insert_value(key, value))
     }
 
     /// Stores a raw JSON value under `key`, returning the previous value.
     pub fn insert_value(&mut self, key: impl Into<String>, value: Value) -> Option<Value> {
-        self.0.insert(key.into(), value)
+        let key = key.into();
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries_mut()[i].1, value)),
+            Err(i) => {
+                let entries = self.entries_mut();
+                // Exact growth: sessions hold a few keys and live long in memory.
+                entries.reserve_exact(1);
+                entries.insert(i, (key, value));
+                None
+            }
+        }
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.0.remove(key)
+        let i = self.find(key).ok()?;
+        let entries = self.entries_mut();
+        let (_, value) = entries.remove(i);
+        entries.shrink_to_fit();
+        Some(value)
     }
 
     /// Removes every key.
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.0 = None;
     }
 
     /// Whether there is no key.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries().is_empty()
     }
 
     /// Number of keys.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries().len()
     }
 
     /// Whether `key` is present.
     #[must_use]
     pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.find(key).is_ok()
     }
 
     /// Iterates over keys and values in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> + '_ {
-        self.0.iter()
+        self.entries().iter().map(|(k, v)| (k, v))
     }
 
     /// Applies the data part of a delta: `clear` first, then every change in order.
     pub fn apply(&mut self, delta: &Delta) {
         if delta.clear {
-            self.0.clear();
+            self.clear();
         }
         for (key, change) in &delta.changes {
             match change {
                 Some(value) => {
-                    self.0.insert(key.clone(), value.clone());
+                    self.insert_value(key.clone(), value.clone());
                 }
                 None => {
-                    self.0.remove(key);
+                    self.remove(key);
                 }
             }
         }
     }
 }
 
-impl FromIterator<(String, Value)> for SessionData {
-    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
+impl PartialEq for SessionData {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries() == other.entries()
     }
 }
 
-impl IntoIterator for SessionData {
-    type Item = (String, Value);
-    type IntoIter = std::collections::btree_map::IntoIter<String, Value>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+impl fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for SessionData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, Value>::deserialize(deserializer).map(|map| map.into_iter().collect())
+    }
+}
+
+impl FromIterator<(String, Value)> for SessionData {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        // Last value wins for a repeated key, as with a map.
+        let map: BTreeMap<String, Value> = iter.into_iter().collect();
+        if map.is_empty() {
+            return Self::new();
+        }
+        let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+        entries.shrink_to_fit();
+        Self(Some(Arc::new(entries)))
     }
 }
 

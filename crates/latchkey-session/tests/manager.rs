@@ -830,3 +830,29 @@ async fn finish_twice_and_writes_after_finish_do_nothing() {
     assert!(f.manager.finish(&s).await.unwrap().is_empty());
     assert_eq!(f.store.saves.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn logging_in_as_another_user_does_not_inherit_the_previous_users_data() {
+    let f = fixture();
+    let s = f.manager.load_from_headers(None, None);
+    s.login("alice").await.unwrap();
+    s.insert("secret", &"alice's").await.unwrap();
+    let r = f.manager.finish(&s).await.unwrap();
+    let alice = cookie_pair(r.set_cookie().unwrap().as_str());
+    // Same browser, bob logs in without logging alice out first.
+    let s = f.manager.load_from_headers(Some(alice.as_bytes()), None);
+    s.login("bob").await.unwrap();
+    assert_eq!(s.get::<String>("secret").await.unwrap(), None);
+    let r = f.manager.finish(&s).await.unwrap();
+    let bob = cookie_pair(r.set_cookie().unwrap().as_str());
+    let s = f.manager.load_from_headers(Some(bob.as_bytes()), None);
+    assert_eq!(s.user_id().await.unwrap().as_deref(), Some("bob"));
+    assert_eq!(s.get::<String>("secret").await.unwrap(), None);
+    assert!(f
+        .store
+        .inner
+        .list_for_user("alice")
+        .await
+        .unwrap()
+        .is_empty());
+}

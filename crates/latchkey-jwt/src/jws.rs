@@ -1,5 +1,6 @@
 //! Signing and verifying compact JWS tokens.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use base64::Engine as _;
@@ -11,6 +12,7 @@ use crate::error::{Error, ErrorKind, Malformed, Part};
 use crate::header::{Header, HeaderSeed};
 use crate::key::{HmacKey, KeySet, MacState};
 use crate::scan::{scan, ScanError};
+use crate::strict_ser::{Refusal, StrictFormatter};
 use crate::validation::{Validation, DEFAULT_MAX_DEPTH};
 use crate::{Claim, B64};
 
@@ -83,22 +85,7 @@ impl Signer {
     }
 
     fn build(key: HmacKey, typ: Option<String>) -> Self {
-        #[derive(Serialize)]
-        struct H<'a> {
-            alg: &'static str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            typ: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            kid: Option<&'a str>,
-        }
-        let h = H {
-            alg: key.algorithm().as_str(),
-            typ: typ.as_deref(),
-            kid: key.kid(),
-        };
-        // Serializing a struct of strings into a Vec cannot fail.
-        let json = serde_json::to_vec(&h).unwrap_or_default();
-        let mut prefix = B64.encode(json);
+        let mut prefix = header_segment(key.algorithm().as_str(), typ.as_deref(), key.kid(), false);
         prefix.push('.');
         let mut state = key.mac();
         state.update(prefix.as_bytes());
@@ -120,20 +107,20 @@ impl Signer {
     /// has the name of a registered claim (a duplicate member), or when they nest deeper than 16.
     pub fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<String, Error> {
         let mut json = Vec::with_capacity(256);
-        serde_json::to_writer(&mut json, claims).map_err(|_| {
-            Error::from(ErrorKind::Encode(
-                "the custom claims must serialize to a JSON object with string keys",
-            ))
-        })?;
-        scan(&json, DEFAULT_MAX_DEPTH).map_err(|e| {
-            Error::from(ErrorKind::Encode(match e {
-                ScanError::DuplicateKey => {
+        let mut f = StrictFormatter::new(DEFAULT_MAX_DEPTH);
+        let r = claims.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut json, &mut f,
+        ));
+        if r.is_err() {
+            return Err(ErrorKind::Encode(match f.refusal {
+                Some(Refusal::DuplicateKey) => {
                     "a member appears twice (a custom claim named like a registered claim?)"
                 }
-                ScanError::TooDeep => "the claims nest deeper than 16 levels",
-                ScanError::Malformed(_) => "the claims do not serialize to a JSON object",
-            }))
-        })?;
+                Some(Refusal::TooDeep) => "the claims nest deeper than 16 levels",
+                None => "the custom claims must serialize to a JSON object with string keys",
+            })
+            .into());
+        }
         let alg = self.key.algorithm();
         let payload_len = json.len().div_ceil(3) * 4;
         let sig_len = alg.output_len().div_ceil(3) * 4;
@@ -159,12 +146,18 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// A header segment this verifier expects to see often (the ones [`Signer`] and `jsonwebtoken`
+/// write for its keys), decoded and checked once at construction by the very same code as any
+/// other header. A token whose header segment is byte-for-byte one of these skips decoding it.
 #[derive(Clone, Debug)]
-enum Keys {
-    /// One key; boxed because an HMAC state is a few hundred bytes.
-    One(Box<HmacKey>),
-    Set(KeySet),
+struct KnownHeader {
+    segment: String,
+    key: usize,
+    header: Header,
 }
+
+/// At most this many keys get known headers; the others take the ordinary path.
+const KNOWN_KEYS: usize = 8;
 
 /// Verifies tokens: structure, signature, then the claims against a [`Validation`].
 ///
@@ -187,7 +180,10 @@ enum Keys {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Verifier {
-    keys: Keys,
+    keys: Vec<HmacKey>,
+    /// Whether tokens must name their key (a key set) or may omit `kid` (a single key).
+    by_kid: bool,
+    known: Vec<KnownHeader>,
     validation: Validation,
 }
 
@@ -195,19 +191,50 @@ impl Verifier {
     /// A verifier with one key.
     #[must_use]
     pub fn new(key: HmacKey, validation: Validation) -> Self {
-        Verifier {
-            keys: Keys::One(Box::new(key)),
-            validation,
-        }
+        Self::build(vec![key], false, validation)
     }
 
     /// A verifier that picks the key named by each token's `kid`.
     #[must_use]
     pub fn with_key_set(keys: KeySet, validation: Validation) -> Self {
-        Verifier {
-            keys: Keys::Set(keys),
+        Self::build(keys.into_keys(), true, validation)
+    }
+
+    fn build(keys: Vec<HmacKey>, by_kid: bool, validation: Validation) -> Self {
+        let mut v = Verifier {
+            keys,
+            by_kid,
+            known: Vec::new(),
             validation,
+        };
+        let mut known = Vec::new();
+        for key in v.keys.iter().take(KNOWN_KEYS) {
+            let alg = key.algorithm().as_str();
+            let mut typs = vec![Some("JWT"), None];
+            if let Some(t) = v.validation.typ.as_deref() {
+                typs.push(Some(t));
+            }
+            let mut segments: Vec<String> = typs
+                .into_iter()
+                .map(|typ| header_segment(alg, typ, key.kid(), false))
+                .collect();
+            segments.push(header_segment(alg, Some("JWT"), key.kid(), true));
+            for segment in segments {
+                let Ok(header) = decode_header(&segment, v.validation.max_depth) else {
+                    continue;
+                };
+                let Ok(i) = v.select(&header) else { continue };
+                if !known.iter().any(|k: &KnownHeader| k.segment == segment) {
+                    known.push(KnownHeader {
+                        segment,
+                        key: i,
+                        header,
+                    });
+                }
+            }
         }
+        v.known = known;
+        v
     }
 
     /// The validation this verifier applies.
@@ -222,7 +249,7 @@ impl Verifier {
     /// Every [`ErrorKind`] about structure, algorithm, signature, keys and claims; see
     /// [`Verifier::verify_token`] for the order of the checks.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, Error> {
-        self.verify_token(token).map(|t| t.claims)
+        self.verify_inner(token).map(|(_, claims)| claims)
     }
 
     /// Verifies `token` and returns its header and claims.
@@ -236,29 +263,35 @@ impl Verifier {
     /// # Errors
     /// The [`ErrorKind`] of the first check that fails.
     pub fn verify_token<T: DeserializeOwned>(&self, token: &str) -> Result<Token<T>, Error> {
-        let v = &self.validation;
-        let parts = split(token, v.max_token_len)?;
-        let header = decode_header(parts.header, v.max_depth)?;
+        self.verify_inner(token).map(|(header, claims)| Token {
+            header: header.into_owned(),
+            claims,
+        })
+    }
 
+    /// The index of the key that verifies a token with this header, or why there is none.
+    fn select(&self, header: &Header) -> Result<usize, Error> {
         if header.alg().eq_ignore_ascii_case("none") {
             return Err(ErrorKind::NoneAlgorithm.into());
         }
         if header.crit().is_some() {
             return Err(ErrorKind::UnsupportedCrit.into());
         }
-        let key = match &self.keys {
-            Keys::One(key) => match (key.kid(), header.kid()) {
+        let i = if self.by_kid {
+            let kid = header.kid().ok_or(ErrorKind::MissingKid)?;
+            self.keys
+                .iter()
+                .position(|k| k.kid() == Some(kid))
+                .ok_or(ErrorKind::UnknownKid)?
+        } else {
+            match (self.keys[0].kid(), header.kid()) {
                 (Some(mine), Some(theirs)) if mine != theirs => {
                     return Err(ErrorKind::UnknownKid.into())
                 }
-                _ => key,
-            },
-            Keys::Set(set) => {
-                let kid = header.kid().ok_or(ErrorKind::MissingKid)?;
-                set.get(kid).ok_or(ErrorKind::UnknownKid)?
+                _ => 0,
             }
         };
-        let alg = key.algorithm();
+        let alg = self.keys[i].algorithm();
         if header.algorithm() != Some(alg) {
             return Err(ErrorKind::AlgorithmMismatch {
                 expected: alg,
@@ -266,6 +299,24 @@ impl Verifier {
             }
             .into());
         }
+        Ok(i)
+    }
+
+    fn verify_inner<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<(Cow<'_, Header>, Claims<T>), Error> {
+        let v = &self.validation;
+        let parts = split(token, v.max_token_len)?;
+        let (key, header) = match self.known.iter().find(|k| k.segment == parts.header) {
+            Some(k) => (&self.keys[k.key], Cow::Borrowed(&k.header)),
+            None => {
+                let header = decode_header(parts.header, v.max_depth)?;
+                let i = self.select(&header)?;
+                (&self.keys[i], Cow::Owned(header))
+            }
+        };
+        let alg = key.algorithm();
 
         // The signature, before anything of the payload is decoded.
         let sig_b64 = parts.signature.as_bytes();
@@ -287,8 +338,36 @@ impl Verifier {
 
         let claims = decode_claims::<T>(parts.payload, v.max_depth)?;
         validate(v, &header, &claims)?;
-        Ok(Token { header, claims })
+        Ok((header, claims))
     }
+}
+
+/// `base64url(header JSON)` as [`Signer`] writes it, or (`typ_first`) as `jsonwebtoken` does.
+fn header_segment(alg: &str, typ: Option<&str>, kid: Option<&str>, typ_first: bool) -> String {
+    #[derive(Serialize)]
+    struct H<'a> {
+        alg: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        typ: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kid: Option<&'a str>,
+    }
+    #[derive(Serialize)]
+    struct TypFirst<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        typ: Option<&'a str>,
+        alg: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kid: Option<&'a str>,
+    }
+    // Serializing a struct of strings into a Vec cannot fail.
+    let json = if typ_first {
+        serde_json::to_vec(&TypFirst { typ, alg, kid })
+    } else {
+        serde_json::to_vec(&H { alg, typ, kid })
+    }
+    .unwrap_or_default();
+    B64.encode(json)
 }
 
 pub(crate) struct Parts<'a> {

@@ -328,6 +328,10 @@ impl KeySet {
         self.keys.iter()
     }
 
+    pub(crate) fn into_keys(self) -> Vec<HmacKey> {
+        self.keys
+    }
+
     fn position(&self, kid: &str) -> Option<usize> {
         self.keys.iter().position(|k| k.kid() == Some(kid))
     }

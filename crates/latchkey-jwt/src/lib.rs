@@ -7,6 +7,7 @@ mod header;
 mod jws;
 mod key;
 mod scan;
+mod strict_ser;
 mod validation;
 
 pub use claims::{Audience, Claim, Claims};

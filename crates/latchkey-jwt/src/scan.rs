@@ -42,7 +42,7 @@ pub(crate) fn scan(input: &[u8], max_depth: usize) -> Result<()> {
     let mut s = Scanner {
         b: input,
         pos: 0,
-        keys: Vec::new(),
+        keys: Vec::with_capacity(16),
         max_depth,
     };
     s.ws();
@@ -64,11 +64,35 @@ pub(crate) fn scan(input: &[u8], max_depth: usize) -> Result<()> {
     Ok(())
 }
 
+/// A cheap summary of a member name: its length and first seven bytes. Equal names have equal
+/// fingerprints; most different names (all short ones) have different fingerprints, so the byte
+/// comparison rarely runs.
+#[inline]
+pub(crate) fn fingerprint(key: &[u8]) -> u64 {
+    let mut fp = (key.len() as u64) << 56;
+    for (i, &b) in key.iter().take(7).enumerate() {
+        fp |= u64::from(b) << (i * 8);
+    }
+    fp
+}
+
+/// Whether two entries of one object share a name. Sorts large objects in place.
+pub(crate) fn has_duplicates<K: Ord>(keys: &mut [(u64, K)]) -> bool {
+    if keys.len() <= PAIRWISE_MAX {
+        keys.iter()
+            .enumerate()
+            .any(|(i, a)| keys[i + 1..].iter().any(|b| a.0 == b.0 && a.1 == b.1))
+    } else {
+        keys.sort_unstable();
+        keys.windows(2).any(|w| w[0] == w[1])
+    }
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     pos: usize,
-    /// Member names of the objects currently open, innermost last.
-    keys: Vec<Cow<'a, [u8]>>,
+    /// Member names of the objects currently open, innermost last, with their fingerprints.
+    keys: Vec<(u64, Cow<'a, [u8]>)>,
     max_depth: usize,
 }
 
@@ -161,7 +185,7 @@ impl<'a> Scanner<'a> {
         loop {
             self.eat(b'"')?;
             let key = self.string()?;
-            self.keys.push(key);
+            self.keys.push((fingerprint(&key), key));
             self.eat(b':')?;
             self.value(depth)?;
             self.ws();
@@ -174,16 +198,7 @@ impl<'a> Scanner<'a> {
                 _ => return Err(SYNTAX),
             }
         }
-        let keys = &mut self.keys[first_key..];
-        let dup = if keys.len() <= PAIRWISE_MAX {
-            keys.iter()
-                .enumerate()
-                .any(|(i, k)| keys[i + 1..].iter().any(|other| other == k))
-        } else {
-            keys.sort_unstable();
-            keys.windows(2).any(|w| w[0] == w[1])
-        };
-        if dup {
+        if has_duplicates(&mut self.keys[first_key..]) {
             return Err(ScanError::DuplicateKey);
         }
         self.keys.truncate(first_key);
@@ -210,23 +225,50 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Advances to the next `"` or `\\` (or the end), eight bytes at a time. Raw control
+    /// characters are left for serde_json, which rejects them.
+    #[inline]
+    fn skip_plain(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        #[inline]
+        fn has(w: u64, c: u8) -> u64 {
+            let x = w ^ (ONES * u64::from(c));
+            x.wrapping_sub(ONES) & !x & HIGHS
+        }
+        while let Some(chunk) = self.b.get(self.pos..self.pos + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            let m = has(w, b'"') | has(w, b'\\');
+            if m != 0 {
+                // The lowest flagged byte is always a true match.
+                self.pos += (m.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.pos += 8;
+        }
+        while let Some(c) = self.peek() {
+            if c == b'"' || c == b'\\' {
+                return;
+            }
+            self.pos += 1;
+        }
+    }
+
     /// A string whose opening quote has been consumed. Returns its decoded bytes (borrowed when it
-    /// has no escapes). Rejects raw control characters, bad escapes and unpaired surrogates.
+    /// has no escapes). Rejects bad escapes and unpaired surrogates.
     fn string(&mut self) -> Result<Cow<'a, [u8]>> {
         let start = self.pos;
-        // Fast path: no escapes.
-        loop {
-            match self.peek() {
-                Some(b'"') => {
-                    let s = &self.b[start..self.pos];
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(c) if c < 0x20 => return Err(SYNTAX),
-                Some(_) => self.pos += 1,
-                None => return Err(SYNTAX),
+        self.skip_plain();
+        match self.peek() {
+            Some(b'"') => {
+                let s = &self.b[start..self.pos];
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
             }
+            Some(_) => {}
+            None => return Err(SYNTAX),
         }
         let mut out = self.b[start..self.pos].to_vec();
         loop {
@@ -254,10 +296,10 @@ impl<'a> Scanner<'a> {
                     let mut buf = [0u8; 4];
                     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 }
-                Some(c) if c < 0x20 => return Err(SYNTAX),
-                Some(c) => {
-                    out.push(c);
-                    self.pos += 1;
+                Some(_) => {
+                    let from = self.pos;
+                    self.skip_plain();
+                    out.extend_from_slice(&self.b[from..self.pos]);
                 }
                 None => return Err(SYNTAX),
             }
@@ -337,6 +379,20 @@ mod tests {
     }
 
     #[test]
+    fn long_strings_with_escapes_at_every_offset() {
+        // Exercise the eight-byte skipping at every alignment.
+        for pad in 0..20 {
+            let p = "x".repeat(pad);
+            let doc = format!(r#"{{"{p}a":"{p}\"{p}","{p}\u0062":1,"c{p}":"{p}"}}"#);
+            assert_eq!(check(&doc), Ok(()), "{doc}");
+            let dup = format!(r#"{{"{p}a":1,"{p}\u0061":2}}"#);
+            assert_eq!(check(&dup), Err(ScanError::DuplicateKey), "{dup}");
+            let unterminated = format!(r#"{{"{p}"#);
+            assert_eq!(check(&unterminated), Err(SYNTAX));
+        }
+    }
+
+    #[test]
     fn large_objects_use_the_sorted_path() {
         let mut s = String::from("{");
         for i in 0..100 {
@@ -374,9 +430,10 @@ mod tests {
         );
         assert_eq!(check("{"), Err(ScanError::Malformed(Malformed::Json)));
         assert_eq!(check("{} x"), Err(ScanError::Malformed(Malformed::Json)));
-        assert_eq!(
-            check(r#"{"a":"b	"}"#),
-            Err(ScanError::Malformed(Malformed::Json))
-        );
+        // Raw control characters are serde_json's to reject (it always does).
+        assert_eq!(check("{\"a\":\"b\t\"}"), Ok(()));
+        assert!(serde_json::from_str::<serde::de::IgnoredAny>("{\"a\":\"b\t\"}").is_err());
+        assert_eq!(check(r#"{"a":"\q"}"#), Err(SYNTAX));
+        assert_eq!(check(r#"{"a":"\u12"}"#), Err(SYNTAX));
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo run --example login`: the latchkey login service.
 //!
-//! Listens on 127.0.0.1:3000 and keeps sessions in memory. Environment:
+//! Listens on 127.0.0.1:3000 and keeps sessions in memory, or in Redis when `REDIS_URL` is set
+//! (the store is chosen once at start-up; the handlers are the same). Environment:
 //!
 //! | variable        | meaning                                                                   |
 //! |-----------------|---------------------------------------------------------------------------|
@@ -10,15 +11,15 @@
 //! | `COOKIE_SAMESITE` | `lax` (default), `strict`, or `none` for a cross-site front end (needs `COOKIE_SECURE=1`) |
 //! | `CORS_ORIGINS`  | comma-separated origins of a front end allowed to call the API with cookies |
 //! | `SESSION_KEY`   | base64url secret (≥ 32 bytes) that signs cookies; random per start if unset |
+//! | `REDIS_URL`     | e.g. `redis://127.0.0.1:6379/0`: keep sessions in Redis instead of memory  |
 //! | `RUST_LOG`      | log filter (default `info`)                                                |
 //!
 //! Open <http://127.0.0.1:3000/> for the page; Ctrl-C stops the service gracefully.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use base64::Engine as _;
-use latchkey::session::{CookieKey, MemoryStore, SameSite, SessionStore};
+use latchkey::session::{CookieKey, SameSite};
 use latchkey_examples::login::{self, LoginConfig, Users};
 
 fn env(name: &str) -> Option<String> {
@@ -121,10 +122,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<(), String> {
     let (addr, config) = config()?;
-    let (store, store_name): (Arc<dyn SessionStore>, String) = (
-        Arc::new(MemoryStore::new()),
-        "memory (sessions are lost on restart)".to_owned(),
-    );
+    let (store, store_name) = login::session_store(env("REDIS_URL").as_deref())?;
     let users = Users::new().map_err(|e| format!("argon2: {e}"))?;
     let app = login::router(store, users, &config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -133,6 +131,9 @@ async fn run() -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("latchkey login example listening on http://{local}/");
     println!("session store: {store_name}");
+    if env("REDIS_URL").is_some() && env("SESSION_KEY").is_none() {
+        println!("note: SESSION_KEY is unset, so cookies signed before a restart are refused; set it to keep sessions across restarts");
+    }
     if !config.cookie_secure {
         println!("cookie Secure flag: off (plain-http demo); set COOKIE_SECURE=1 behind HTTPS, as production must");
     }

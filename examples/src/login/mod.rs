@@ -167,6 +167,44 @@ pub fn router(
     Ok(app)
 }
 
+/// The session store, chosen once at start-up: Redis when `redis_url` is given (the `REDIS_URL`
+/// environment variable), else the in-memory store. Returns the store and a description for the
+/// start-up banner (the URL without any password).
+///
+/// No connection is opened here: the service starts even while Redis is down, and answers `503`
+/// on session routes until it is back.
+///
+/// # Errors
+/// A message when the Redis URL or configuration is refused.
+pub fn session_store(redis_url: Option<&str>) -> Result<(Arc<dyn SessionStore>, String), String> {
+    match redis_url {
+        None => Ok((
+            Arc::new(latchkey::session::MemoryStore::new()),
+            "memory (sessions are lost on restart)".to_owned(),
+        )),
+        Some(url) => {
+            let config = latchkey_redis::RedisStoreConfig::single(url)
+                .build()
+                .map_err(|e| format!("REDIS_URL: {e}"))?;
+            let store =
+                latchkey_redis::RedisStore::new(config).map_err(|e| format!("REDIS_URL: {e}"))?;
+            Ok((Arc::new(store), format!("redis at {}", redact_url(url))))
+        }
+    }
+}
+
+/// `scheme://user:password@host/..` without the password.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
+            let host = &url[at + 1..];
+            let user = rest.split(['@', ':']).next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
 ///
 /// # Errors

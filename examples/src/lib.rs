@@ -1,2 +1,3 @@
 //! Shared helpers for the latchkey examples.
+pub mod jwt_cli;
 pub mod login;

@@ -1,0 +1,229 @@
+//! Drives the `jwt` example's logic (`latchkey_examples::jwt_cli::run`) like a user would.
+
+use std::io::Write as _;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use latchkey_examples::jwt_cli::{run, EXIT_REJECTED, EXIT_USAGE};
+
+
+fn secret() -> String {
+    URL_SAFE_NO_PAD.encode([7u8; 32])
+}
+
+/// Runs the tool; returns (exit status, stdout, stderr).
+fn jwt(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(&args, &mut stdin.as_bytes(), &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).expect("utf-8 stdout"),
+        String::from_utf8(err).expect("utf-8 stderr"),
+    )
+}
+
+fn encode(claims: &str, extra: &[&str]) -> String {
+    let s = secret();
+    let mut args = vec!["encode", "--secret", &s];
+    args.extend_from_slice(extra);
+    args.push(claims);
+    let (code, out, err) = jwt(&args, "");
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
+#[test]
+fn encode_then_verify_prints_the_claims() {
+    let token = encode(
+        r#"{"sub":"user-1","aud":"api","exp":1800000300,"roles":["admin"]}"#,
+        &["--typ", "at+jwt"],
+    );
+    let s = secret();
+    let (code, out, err) = jwt(
+        &[
+            "verify",
+            "--secret",
+            &s,
+            "--audience",
+            "api",
+            "--typ",
+            "at+jwt",
+            "--now",
+            "1800000000",
+            &token,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON on stdout");
+    assert_eq!(
+        v,
+        serde_json::json!({"sub":"user-1","aud":"api","exp":1800000300u64,"roles":["admin"]})
+    );
+}
+
+#[test]
+fn verify_reads_the_token_from_stdin_and_prints_the_header() {
+    let token = encode(r#"{"exp":1800000300}"#, &["--kid", "k1"]);
+    let s = secret();
+    let (code, out, _) = jwt(
+        &[
+            "verify",
+            "--secret",
+            &s,
+            "--now",
+            "1800000000",
+            "--header",
+            "-",
+        ],
+        &format!("{token}\n"),
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["header"]["kid"], "k1");
+    assert_eq!(v["claims"]["exp"], 1_800_000_300u64);
+}
+
+#[test]
+fn a_secret_file_holds_raw_bytes() {
+    let path = std::env::temp_dir().join(format!("latchkey-jwt-cli-{}.key", std::process::id()));
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(&[7u8; 32]))
+        .unwrap();
+    let token = encode(r#"{"exp":1800000300}"#, &[]);
+    let p = path.to_string_lossy().into_owned();
+    let (code, _, err) = jwt(
+        &["verify", "--secret-file", &p, "--now", "1800000000", &token],
+        "",
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn rejections_print_the_error_kind_and_exit_1() {
+    let s = secret();
+    let token = encode(r#"{"exp":1800000300,"iss":"a","aud":"x"}"#, &[]);
+    let cases: [(&[&str], &str); 7] = [
+        (&["--now", "1800000400"], "Expired"),
+        (
+            &["--now", "1800000000", "--audience", "api"],
+            "WrongAudience",
+        ),
+        (&["--now", "1800000000"], "UnexpectedAudience"),
+        (
+            &[
+                "--now",
+                "1800000000",
+                "--allow-unvalidated-audience",
+                "--issuer",
+                "b",
+            ],
+            "WrongIssuer",
+        ),
+        (
+            &[
+                "--now",
+                "1800000000",
+                "--allow-unvalidated-audience",
+                "--typ",
+                "at+jwt",
+            ],
+            "WrongType",
+        ),
+        (
+            &[
+                "--now",
+                "1800000000",
+                "--allow-unvalidated-audience",
+                "--require",
+                "exp,jti",
+            ],
+            "MissingClaim",
+        ),
+        (
+            &[
+                "--now",
+                "1800000000",
+                "--allow-unvalidated-audience",
+                "--alg",
+                "HS384",
+            ],
+            "KeyTooShort",
+        ),
+    ];
+    for (opts, kind) in cases {
+        let mut args = vec!["verify", "--secret", &s];
+        args.extend_from_slice(opts);
+        args.push(&token);
+        let (code, out, err) = jwt(&args, "");
+        if kind == "KeyTooShort" {
+            // A 32-byte secret is too short for HS384: a usage error, not a rejection.
+            assert_eq!(code, EXIT_USAGE, "{err}");
+            assert!(err.contains("at least 48 bytes"), "{err}");
+            continue;
+        }
+        assert_eq!(code, EXIT_REJECTED, "{kind}: {err}");
+        assert!(out.is_empty());
+        assert!(err.starts_with(&format!("error: {kind}: ")), "{err}");
+    }
+    // Leeway widens the window.
+    let (code, _, err) = jwt(
+        &[
+            "verify",
+            "--secret",
+            &s,
+            "--now",
+            "1800000400",
+            "--leeway",
+            "200",
+            "--audience",
+            "x",
+            &token,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn garbage_never_panics() {
+    let s = secret();
+    for token in [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.e30.",
+        "\u{0}",
+        &"A".repeat(10_000),
+    ] {
+        let (code, _, err) = jwt(&["verify", "--secret", &s, token], "");
+        assert_eq!(code, EXIT_REJECTED, "{token:?}: {err}");
+        assert!(err.starts_with("error: "));
+    }
+    for args in [
+        &[][..],
+        &["verify"][..],
+        &["verify", "--secret"][..],
+        &["verify", "--secret", "not base64!", "t"][..],
+        &["verify", "--secret", &s, "--leeway", "-1", "t"][..],
+        &["verify", "--secret", &s, "--require", "nope", "t"][..],
+        &["verify", "--secret", &s, "--bogus", "t"][..],
+        &["encode", "--secret", &s, "[1,2]"][..],
+        &["encode", "--secret", &s, r#"{"exp":"soon"}"#][..],
+        &["frobnicate"][..],
+    ] {
+        let (code, _, err) = jwt(args, "");
+        assert_eq!(code, EXIT_USAGE, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn encode_refuses_a_custom_claim_that_would_duplicate_a_registered_one() {
+    // JSON with a duplicate key is refused by serde's registered-claim decoding or by the signer.
+    let s = secret();
+    let (code, _, _) = jwt(&["encode", "--secret", &s, r#"{"exp":1,"exp":2}"#], "");
+    assert_ne!(code, 0);
+}

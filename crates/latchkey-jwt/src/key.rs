@@ -184,14 +184,19 @@ impl HmacKey {
         })
     }
 
-    /// Builds a key from a secret written as unpadded base64url (the `k` of a JWK).
+    /// Builds a key from a secret written as unpadded base64url (the `k` of a JWK). One trailing
+    /// line break (as left by `echo` or an editor) is ignored; anything else must be canonical.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidKeyEncoding`] when `secret` is not canonical unpadded base64url (the
     /// error never echoes it), [`ErrorKind::KeyTooShort`] as for [`HmacKey::from_secret`].
     pub fn from_base64url(algorithm: Algorithm, secret: &str) -> Result<Self, Error> {
         let bytes = crate::B64
-            .decode(secret.trim_end_matches(['\n', '\r']))
+            .decode(
+                secret
+                    .strip_suffix('\n')
+                    .map_or(secret, |s| s.strip_suffix('\r').unwrap_or(s)),
+            )
             .map_err(|_| Error::from(ErrorKind::InvalidKeyEncoding))?;
         Self::from_secret(algorithm, &bytes)
     }

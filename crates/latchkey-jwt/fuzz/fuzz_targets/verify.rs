@@ -3,8 +3,8 @@
 //! round-trip.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use latchkey_jwt::{dangerous, Algorithm, HmacKey, Signer, Validation, Verifier};
+use libfuzzer_sys::fuzz_target;
 
 const SECRET: &[u8; 32] = b"fuzzing secret, 32 bytes long!!!";
 
@@ -37,10 +37,14 @@ fuzz_target!(|data: &[u8]| {
     let r = verifier.verify::<serde_json::Value>(&token);
     if let Ok(claims) = r {
         // Anything accepted re-signs and verifies to the same claims.
-        let again = Signer::new(key).sign(&claims).expect("accepted claims re-sign");
+        let again = Signer::new(key)
+            .sign(&claims)
+            .expect("accepted claims re-sign");
         // Re-serializing can lengthen the token (`1e2` becomes `100.0`) past the size cap.
         if again.len() <= verifier.validation().max_token_len() {
-            let back = verifier.verify::<serde_json::Value>(&again).expect("re-signed verifies");
+            let back = verifier
+                .verify::<serde_json::Value>(&again)
+                .expect("re-signed verifies");
             assert_eq!(back, claims);
         }
     }

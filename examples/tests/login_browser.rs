@@ -1,0 +1,295 @@
+//! The page in a real browser: headless Chromium, driven over WebDriver by Debian's
+//! `chromedriver`, against the login example on a loopback port. It signs up and logs in through
+//! the form, sees this device in the device list, and logs out — proving the HttpOnly cookie,
+//! `credentials: "include"` and the CSRF header work where users meet them.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver` (`.ci/run` installs them); without
+//! them the test fails with a message saying so — it never skips.
+//!
+//! The WebDriver client is a few JSON calls over reqwest (already a dev-dependency) rather than
+//! another crate: the test needs seven endpoints of the W3C protocol.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use latchkey::session::{MemoryStore, SessionStore};
+use serde_json::{json, Value};
+use support::Server;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn find_binary(names: &[&str]) -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate.to_string_lossy().into_owned());
+            }
+        }
+    }
+    None
+}
+
+/// `chromedriver` on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    base: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One WebDriver session.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    base: String,
+}
+
+impl Browser {
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let mut request = self.http.request(method.clone(), &url);
+        if method != reqwest::Method::GET {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("webdriver call");
+        let status = response.status();
+        let reply: Value = response.json().await.expect("webdriver json");
+        assert!(status.is_success(), "{method} {path}: {reply}");
+        reply["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", json!({ "url": url }))
+            .await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .cmd(
+                reqwest::Method::POST,
+                "/element",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        found[ELEMENT].as_str().expect("element id").to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            json!({}),
+        )
+        .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.element(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn eval(&self, script: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
+    }
+
+    /// Polls `script` (which returns a boolean) until it is true, for at most 15 s.
+    async fn wait_for(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.eval(script).await == Value::Bool(true) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let body = self.eval("return document.body.innerText").await;
+                panic!("timed out waiting for {what}; the page shows: {body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn quit(self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = self.http.delete(&url).send().await;
+    }
+}
+
+fn start_driver() -> Driver {
+    let driver = find_binary(&["chromedriver"]).unwrap_or_else(|| {
+        panic!(
+            "chromedriver not found: install Debian's `chromium` and `chromium-driver` \
+             (apt-get install -y chromium chromium-driver); .ci/run does this"
+        )
+    });
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    Driver {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _profile: tempfile::tempdir().expect("profile dir"),
+    }
+}
+
+async fn open_browser(driver: &Driver) -> Browser {
+    let chromium = find_binary(&["chromium", "chromium-browser"]).unwrap_or_else(|| {
+        panic!("chromium not found: install Debian's `chromium` (apt-get install -y chromium)")
+    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    // Wait for the driver to listen.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match http.get(format!("{}/status", driver.base)).send().await {
+            Ok(response) if response.status().is_success() => break,
+            _ if Instant::now() > deadline => panic!("chromedriver did not come up"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let capabilities = json!({
+        "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", driver._profile.path().display()),
+                ],
+            },
+        }},
+    });
+    let response = http
+        .post(format!("{}/session", driver.base))
+        .json(&capabilities)
+        .send()
+        .await
+        .expect("new session");
+    let reply: Value = response.json().await.expect("json");
+    let session = reply["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no WebDriver session: {reply}"))
+        .to_owned();
+    Browser {
+        http,
+        session,
+        base: driver.base.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_log_in_see_this_device_and_log_out_in_chromium() {
+    let store = Arc::new(MemoryStore::new());
+    let server = Server::start(store.clone()).await;
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let browser = open_browser(&driver).await;
+
+    browser.goto(&server.url("/")).await;
+    browser
+        .wait_for(
+            "the login form",
+            "return !document.getElementById('login-form').hidden",
+        )
+        .await;
+    // The session cookie is HttpOnly: the page's scripts never see it.
+    browser.type_into("#id", "browser01").await;
+    browser.type_into("#password", "Chr0me!pw").await;
+    browser.click("#signup").await;
+    browser
+        .wait_for(
+            "the account view",
+            "return !document.getElementById('account').hidden \
+             && document.getElementById('whoami').textContent === 'browser01'",
+        )
+        .await;
+    assert_eq!(browser.eval("return document.cookie").await, json!(""));
+
+    // This device is in the list, marked as the current one, with the browser's user agent.
+    browser
+        .wait_for(
+            "this device in the list",
+            "return document.querySelectorAll('#devices li.current').length === 1",
+        )
+        .await;
+    let listed = browser
+        .eval("return document.querySelector('#devices li.current').textContent")
+        .await;
+    let listed = listed.as_str().unwrap();
+    assert!(listed.starts_with("This device"), "{listed}");
+    assert!(listed.contains("Chrome"), "{listed}");
+    assert_eq!(store.count().await.unwrap(), 1);
+
+    // Log out: a POST with the CSRF header (the layer would answer 403 without it).
+    browser.click("#logout").await;
+    browser
+        .wait_for(
+            "the logged-out view",
+            "return !document.getElementById('login-form').hidden \
+             && document.getElementById('message').textContent === 'Logged out.'",
+        )
+        .await;
+    assert_eq!(store.count().await.unwrap(), 0);
+
+    // Log in again through the form (the login path, not sign-up), then reload: the cookie
+    // carries the session across page loads.
+    browser.type_into("#id", "browser01").await;
+    browser.type_into("#password", "Chr0me!pw").await;
+    browser.click("#login").await;
+    browser
+        .wait_for(
+            "logged in again",
+            "return !document.getElementById('account').hidden",
+        )
+        .await;
+    browser.goto(&server.url("/")).await;
+    browser
+        .wait_for(
+            "still logged in after a reload",
+            "return !document.getElementById('account').hidden \
+             && document.getElementById('whoami').textContent === 'browser01'",
+        )
+        .await;
+
+    browser.quit().await;
+    drop(driver);
+    server.stop().await;
+}

@@ -88,12 +88,13 @@ local function hdel_list(key, list, from, to)
 end
 ";
 
-/// `create`. KEYS[1] session. ARGV: now, expires_at, mode, member, abs, cap, prefix, user
-/// ('' for none), n (field pairs), then the pairs. Returns 1 (created) or 0 (a live session
-/// exists: conflict, nothing changed).
+/// `create`. KEYS[1] session. ARGV: now, expires_at, mode, member, abs, cap, prefix,
+/// has_user ('1'/'0'), user, n (field pairs), then the pairs. Returns 1 (created) or 0 (a live
+/// session exists: conflict, nothing changed).
 const CREATE: &str = r"
-local now, exp, mode, member, abs, cap, prefix, user, n =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], tonumber(ARGV[9])
+local now, exp, mode, member, abs, cap, prefix, has_user, user, n =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9],
+  tonumber(ARGV[10])
 local cur = redis.call('HMGET', KEYS[1], '@i', '@a', '@r')
 if cur[1] and cur[2] then
   if num(expiry(cur[1], cur[2], cur[3])) > num(now) then return 0 end
@@ -101,9 +102,9 @@ if cur[1] and cur[2] then
 elseif redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-hset_pairs(KEYS[1], 10, n)
+hset_pairs(KEYS[1], 11, n)
 pexat(KEYS[1], exp)
-if mode == '1' and user ~= '' then
+if mode == '1' and has_user == '1' then
   index_add(index_key(prefix, user), member, abs, now)
   index_cap(prefix, user, member, cap, now)
 end
@@ -186,6 +187,10 @@ local now, user = ARGV[1], ARGV[2]
 local h = redis.call('HMGET', KEYS[1], '@i', '@a', '@r', '@u')
 if not (h[1] and h[2]) then
   if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+  -- A hash without deadlines is not a live session, but it is the user's: remove it.
+  if h[4] ~= user then return -2 end
+  redis.call('DEL', KEYS[1])
+  return 0
 end
 if h[4] ~= user then return -2 end
 redis.call('DEL', KEYS[1])

@@ -280,6 +280,7 @@ impl SessionStore for RedisStore {
             .arg(&abs)
             .arg(self.inner.cap)
             .arg(self.inner.keys.prefix())
+            .arg(if record.user_id.is_some() { "1" } else { "0" })
             .arg(record.user_id.as_deref().unwrap_or(""))
             .arg(fields.len());
         for (field, value) in &fields {

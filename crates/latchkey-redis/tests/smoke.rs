@@ -79,3 +79,26 @@ async fn per_user_cap_revokes_the_oldest_in_the_same_step() {
     assert!(store.load(&keys[0]).await.unwrap().is_none());
     assert!(store.load(&keys[1]).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn odd_user_ids_get_their_own_index() {
+    let server = server();
+    let store = store(&server);
+    // An empty user ID is still a user; braces in a user ID cannot reach another key.
+    for user in ["", "a}b", "{x}", "user:{y}"] {
+        let (_id, key, mut record) = fresh(Duration::from_secs(60));
+        record.user_id = Some(user.to_owned());
+        store.create(&key, &record).await.unwrap();
+        let listed = store.list_for_user(user).await.unwrap();
+        assert_eq!(listed.len(), 1, "{user:?}");
+        assert_eq!(listed[0].key, key);
+    }
+    for user in ["", "a}b", "{x}", "user:{y}"] {
+        assert_eq!(
+            store.delete_all_for_user(user, None).await.unwrap(),
+            1,
+            "{user:?}"
+        );
+    }
+    assert_eq!(store.count().await.unwrap(), 0);
+}

@@ -132,7 +132,9 @@ struct Inner {
     /// and every index change happens while the session's shard lock is held, so the index
     /// always matches the sessions map.
     users: UserIndex,
-    /// Entries physically present in `sessions` (expired but unpurged included).
+    /// Entries physically present in `sessions` (expired but unpurged included). Kept only when
+    /// there is a cap: a counter every create and delete touches is a cache line both cores
+    /// fight over, so an uncapped store does without it.
     len: AtomicUsize,
     max_sessions: Option<usize>,
     clock: Arc<dyn Clock>,
@@ -161,7 +163,7 @@ impl Inner {
                     Self::unindex(&self.users, user, key);
                 }
                 let (_, entry) = slot.remove_entry();
-                self.len.fetch_sub(1, Ordering::Relaxed);
+                self.uncount(1);
                 Some(entry.expires_at())
             }
             _ => None,
@@ -186,19 +188,26 @@ impl Inner {
                 true
             }
         });
-        self.len.fetch_sub(removed, Ordering::Relaxed);
+        self.uncount(removed);
         removed
     }
 
-    fn reserve_slot(&self) -> Result<(), StoreError> {
-        let before = self.len.fetch_add(1, Ordering::Relaxed);
-        match self.max_sessions {
-            Some(max) if before >= max => {
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                Err(StoreError::Full)
-            }
-            _ => Ok(()),
+    fn uncount(&self, n: usize) {
+        if self.max_sessions.is_some() {
+            self.len.fetch_sub(n, Ordering::Relaxed);
         }
+    }
+
+    fn reserve_slot(&self) -> Result<(), StoreError> {
+        let Some(max) = self.max_sessions else {
+            return Ok(());
+        };
+        let before = self.len.fetch_add(1, Ordering::Relaxed);
+        if before >= max {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Full);
+        }
+        Ok(())
     }
 }
 
@@ -241,7 +250,7 @@ pub struct MemoryStore {
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("entries", &self.inner.len.load(Ordering::Relaxed))
+            .field("entries", &self.inner.sessions.len())
             .field("max_sessions", &self.inner.max_sessions)
             .field("clock", &self.inner.clock)
             .finish_non_exhaustive()
@@ -348,7 +357,7 @@ impl MemoryStore {
     /// Records physically held, expired-but-unpurged ones included.
     #[must_use]
     pub fn len_including_expired(&self) -> usize {
-        self.inner.len.load(Ordering::Relaxed)
+        self.inner.sessions.len()
     }
 }
 
@@ -362,7 +371,7 @@ impl SessionStore for MemoryStore {
         match inner.sessions.entry(*key) {
             MapEntry::Occupied(mut slot) => {
                 // The slot reserved above is not needed either way.
-                inner.len.fetch_sub(1, Ordering::Relaxed);
+                inner.uncount(1);
                 if !slot.get().is_expired(now) {
                     return Err(StoreError::Conflict);
                 }
@@ -644,5 +653,8 @@ mod tests {
             Err(StoreError::Full | StoreError::Conflict)
         ));
         assert_eq!(store.len_including_expired(), 2);
+        assert_eq!(store.inner.len.load(Ordering::Relaxed), 2, "cap counter matches the map");
+        // Expired sessions free their slots when purged.
+        assert_eq!(store.purge_expired(), 0);
     }
 }

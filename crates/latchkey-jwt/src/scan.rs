@@ -96,6 +96,18 @@ struct Scanner<'a> {
     max_depth: usize,
 }
 
+/// Bytes that end a number or literal.
+static ENDS_SCALAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let ends = b",]} \t\n\r\"{[:";
+    let mut i = 0;
+    while i < ends.len() {
+        t[ends[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 const SYNTAX: ScanError = ScanError::Malformed(Malformed::Json);
 
 impl<'a> Scanner<'a> {
@@ -147,20 +159,8 @@ impl<'a> Scanner<'a> {
             Some(_) => {
                 // A number or a literal: serde_json validates it; we only find its end.
                 let start = self.pos;
-                while let Some(c) = self.peek() {
-                    if matches!(
-                        c,
-                        b',' | b']'
-                            | b'}'
-                            | b' '
-                            | b'\t'
-                            | b'\n'
-                            | b'\r'
-                            | b'"'
-                            | b'{'
-                            | b'['
-                            | b':'
-                    ) {
+                while let Some(&c) = self.b.get(self.pos) {
+                    if ENDS_SCALAR[usize::from(c)] {
                         break;
                     }
                     self.pos += 1;

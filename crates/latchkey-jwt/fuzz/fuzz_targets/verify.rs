@@ -40,16 +40,29 @@ fuzz_target!(|data: &[u8]| {
         let again = Signer::new(key)
             .sign(&claims)
             .expect("accepted claims re-sign");
-        // Re-serializing can lengthen the token (`1e2` becomes `100.0`) past the size cap.
+        // Re-serializing can lengthen the token (`1e2` becomes `100.0`) past the size cap, and
+        // serde_json (without its `float_roundtrip` feature) may read a written float back one ULP
+        // off, so the comparison is for claims without fractions.
         if again.len() <= verifier.validation().max_token_len() {
             let back = verifier
                 .verify::<serde_json::Value>(&again)
                 .expect("re-signed verifies");
-            assert_eq!(back, claims);
+            if !has_float(&claims.custom) {
+                assert_eq!(back, claims);
+            }
         }
     }
     let _ = verifier.verify::<()>(&token);
 });
+
+fn has_float(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.is_f64(),
+        serde_json::Value::Array(a) => a.iter().any(has_float),
+        serde_json::Value::Object(o) => o.values().any(has_float),
+        _ => false,
+    }
+}
 
 fn forge(header: &[u8], payload: &[u8]) -> String {
     use base64::Engine as _;

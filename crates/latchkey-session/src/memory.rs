@@ -653,7 +653,11 @@ mod tests {
             Err(StoreError::Full | StoreError::Conflict)
         ));
         assert_eq!(store.len_including_expired(), 2);
-        assert_eq!(store.inner.len.load(Ordering::Relaxed), 2, "cap counter matches the map");
+        assert_eq!(
+            store.inner.len.load(Ordering::Relaxed),
+            2,
+            "cap counter matches the map"
+        );
         // Expired sessions free their slots when purged.
         assert_eq!(store.purge_expired(), 0);
     }

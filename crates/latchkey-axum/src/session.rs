@@ -55,7 +55,7 @@ pub struct SessionLayer {
     config: std::sync::Arc<Config>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Config {
     manager: SessionManager,
     origin_check: Option<OriginCheck>,
@@ -77,15 +77,8 @@ impl SessionLayer {
     }
 
     fn config_mut(&mut self) -> &mut Config {
-        // Layers are configured before they are cloned into a router.
-        if std::sync::Arc::get_mut(&mut self.config).is_none() {
-            self.config = std::sync::Arc::new(Config {
-                manager: self.config.manager.clone(),
-                origin_check: self.config.origin_check.clone(),
-                csrf_header: self.config.csrf_header.clone(),
-            });
-        }
-        std::sync::Arc::get_mut(&mut self.config).unwrap_or_else(|| unreachable!())
+        // Layers are configured before they are cloned into a router; a shared config is copied.
+        std::sync::Arc::make_mut(&mut self.config)
     }
 
     /// Also accept unsafe requests from `origin` (`scheme://host[:port]`), e.g. a front end on

@@ -97,6 +97,10 @@ async fn write(session: Session) -> Result<String, SessionRejection> {
     Ok(session.csrf_token().await?)
 }
 
+async fn wrong_type(session: Session) -> Result<String, SessionRejection> {
+    Ok(session.get::<u64>("name").await?.unwrap_or(0).to_string())
+}
+
 async fn me(session: Session) -> axum::response::Response {
     match session.user_id().await {
         Ok(Some(user)) => user.into_response(),
@@ -128,6 +132,7 @@ fn app_with(configure: impl FnOnce(SessionLayer) -> SessionLayer) -> App {
         .route("/read", get(read))
         .route("/write", post(write))
         .route("/me", get(me))
+        .route("/wrong-type", get(wrong_type))
         .route("/login", post(login))
         .layer(configure(SessionLayer::new(manager)));
     App { router, store }
@@ -391,6 +396,18 @@ async fn store_unavailable_is_an_opaque_503_and_recovers() {
         (reply.status, reply.body.as_str()),
         (StatusCode::OK, "alice")
     );
+}
+
+#[tokio::test]
+async fn other_session_errors_are_an_opaque_500() {
+    let app = app();
+    let written = app.send(request("POST", "/write", None)).await;
+    let cookie = cookie_pair(written.set_cookie.as_deref().expect("cookie"));
+    // "name" holds a string; reading it as a number is a data error inside the handler.
+    let reply = app.send(request("GET", "/wrong-type", Some(&cookie))).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.body, r#"{"error":"internal_error"}"#);
+    assert!(reply.set_cookie.is_none());
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The command timeout used when none is configured.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// The number of lanes (pooled multiplexed connections) used when none is configured.
-pub const DEFAULT_POOL_SIZE: usize = 4;
+pub const DEFAULT_POOL_SIZE: usize = 2;
 
 /// Largest accepted pool size: every lane is a socket and a driver task; more than this buys
 /// nothing over multiplexing and only costs server connections.
@@ -221,7 +221,8 @@ impl RedisStoreConfigBuilder {
 
     /// Number of lanes: multiplexed connections held open and shared by all requests
     /// (default [`DEFAULT_POOL_SIZE`], 1 to [`MAX_POOL_SIZE`]). One lane already pipelines any
-    /// number of concurrent requests; a few spread the protocol work over more cores.
+    /// number of concurrent requests, and fewer lanes batch more requests per system call; more
+    /// lanes only pay off with many cores (see the crate docs, "Connection design").
     pub fn pool_size(mut self, lanes: usize) -> Self {
         self.pool_size = lanes;
         self

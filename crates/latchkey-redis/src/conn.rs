@@ -170,9 +170,11 @@ impl Lanes {
         let size = config.pool_size;
         let (pool, cluster) = match &config.target {
             Target::Single(info) => {
+                // No response timeout here: `Lanes::run` bounds every call (all its round
+                // trips) with one timer, instead of one more timer per command.
                 let conn_config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(config.connect_timeout))
-                    .set_response_timeout(Some(config.command_timeout));
+                    .set_response_timeout(None);
                 let manager = deadpool_redis::Manager::new_with_config(info.clone(), conn_config)
                     .map_err(ConfigError::redis)?;
                 let pool = deadpool_redis::Pool::builder(manager)

@@ -1,22 +1,14 @@
 //! Key names and the hash fields of one session (see the crate docs, "Key layout").
 
-use std::collections::HashMap;
-
+use deadpool_redis::redis::Value;
 use latchkey_session::{SessionKey, SessionMetadata, SessionRecord, StoreError, Timestamp};
-use serde_json::Value;
 
 use crate::error::corrupt;
 
-/// Hash field: creation time (ms since the epoch).
-pub(crate) const F_CREATED: &str = "@c";
-/// Hash field: last seen (ms).
-pub(crate) const F_SEEN: &str = "@s";
-/// Hash field: idle deadline (ms).
-pub(crate) const F_IDLE: &str = "@i";
-/// Hash field: absolute deadline (ms).
-pub(crate) const F_ABS: &str = "@a";
-/// Hash field: retired until (ms), present only after `retire`.
-pub(crate) const F_RETIRED: &str = "@r";
+/// Hash field: the session's times, `<created>:<last seen>:<idle deadline>:<absolute
+/// deadline>[:<retired until>]`, each in milliseconds since the epoch. One field, so that a load
+/// reads (and a save rewrites) one short value instead of five.
+pub(crate) const F_TIMES: &str = "@t";
 /// Hash field: user ID, present only for a logged-in session.
 pub(crate) const F_USER: &str = "@u";
 /// Hash field: metadata as JSON, present only when not empty.
@@ -70,13 +62,11 @@ impl Keys {
     }
 }
 
-/// The hash fields of a new record, as `(field, value)` pairs.
-pub(crate) fn encode(record: &SessionRecord) -> Result<Vec<(String, String)>, StoreError> {
-    let mut fields = Vec::with_capacity(6 + record.data.len());
-    fields.push((F_CREATED.to_owned(), ms(record.created_at)));
-    fields.push((F_SEEN.to_owned(), ms(record.last_seen)));
-    fields.push((F_IDLE.to_owned(), ms(record.idle_deadline)));
-    fields.push((F_ABS.to_owned(), ms(record.absolute_deadline)));
+/// The `@t` value and the other hash fields of a new record, as `(field, value)` pairs.
+pub(crate) fn encode(
+    record: &SessionRecord,
+) -> Result<(String, Vec<(String, String)>), StoreError> {
+    let mut fields = Vec::with_capacity(2 + record.data.len());
     if let Some(user) = &record.user_id {
         fields.push((F_USER.to_owned(), user.clone()));
     }
@@ -86,7 +76,68 @@ pub(crate) fn encode(record: &SessionRecord) -> Result<Vec<(String, String)>, St
     for (key, value) in record.data.iter() {
         fields.push((data_field(key), value.to_string()));
     }
-    Ok(fields)
+    Ok((times(record, None), fields))
+}
+
+/// The `@t` value of a record.
+pub(crate) fn times(record: &SessionRecord, retired: Option<Timestamp>) -> String {
+    let mut t = format!(
+        "{}:{}:{}:{}",
+        record.created_at.as_unix_millis(),
+        record.last_seen.as_unix_millis(),
+        record.idle_deadline.as_unix_millis(),
+        record.absolute_deadline.as_unix_millis()
+    );
+    if let Some(r) = retired {
+        t.push(':');
+        t.push_str(&r.as_unix_millis().to_string());
+    }
+    t
+}
+
+/// The parsed `@t` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Times {
+    pub(crate) created: Timestamp,
+    pub(crate) seen: Timestamp,
+    pub(crate) idle: Timestamp,
+    pub(crate) abs: Timestamp,
+    pub(crate) retired: Option<Timestamp>,
+}
+
+impl Times {
+    pub(crate) fn parse(raw: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(raw).ok()?;
+        let mut parts = text.split(':').map(|p| {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            p.parse::<u64>().ok().map(Timestamp::from_unix_millis)
+        });
+        let created = parts.next()??;
+        let seen = parts.next()??;
+        let idle = parts.next()??;
+        let abs = parts.next()??;
+        let retired = match parts.next() {
+            None => None,
+            Some(r) => Some(r?),
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            created,
+            seen,
+            idle,
+            abs,
+            retired,
+        })
+    }
+
+    /// When the session expires: the earlier of its deadlines and its retirement.
+    pub(crate) fn expires_at(&self) -> Timestamp {
+        expiry(self.idle, self.abs, self.retired)
+    }
 }
 
 pub(crate) fn encode_metadata(meta: &SessionMetadata) -> Result<Option<String>, StoreError> {
@@ -115,68 +166,63 @@ pub(crate) fn expiry(idle: Timestamp, abs: Timestamp, retired: Option<Timestamp>
     retired.map_or(e, |r| e.min(r))
 }
 
-fn parse_ms(raw: Option<&[u8]>, what: &'static str) -> Result<Timestamp, StoreError> {
-    let raw = raw.ok_or_else(|| corrupt(what))?;
-    std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Timestamp::from_unix_millis)
-        .ok_or_else(|| corrupt(what))
-}
-
-fn parse_opt_ms(raw: Option<&[u8]>, what: &'static str) -> Result<Option<Timestamp>, StoreError> {
-    raw.map(|r| parse_ms(Some(r), what)).transpose()
-}
-
-/// A decoded session hash.
-#[derive(Debug)]
-pub(crate) struct Stored {
-    pub(crate) record: SessionRecord,
-    pub(crate) retired: Option<Timestamp>,
-}
-
-impl Stored {
-    pub(crate) fn expires_at(&self) -> Timestamp {
-        expiry(
-            self.record.idle_deadline,
-            self.record.absolute_deadline,
-            self.retired,
-        )
-    }
-}
-
-/// Decodes the reply of `HGETALL` on a session key. `None` for an empty hash (no such key).
-pub(crate) fn decode(fields: HashMap<String, Vec<u8>>) -> Result<Option<Stored>, StoreError> {
-    if fields.is_empty() {
+/// Decodes the reply of `HGETALL` on a session key (field, value, field, value, ...).
+/// `None` for an empty reply (no such key). Expired or not is the caller's question.
+pub(crate) fn decode(
+    pairs: &[Value],
+) -> Result<Option<(SessionRecord, Option<Timestamp>)>, StoreError> {
+    if pairs.is_empty() {
         return Ok(None);
     }
-    let get = |f: &str| fields.get(f).map(Vec::as_slice);
-    let created = parse_ms(get(F_CREATED), "created-at")?;
-    let seen = parse_ms(get(F_SEEN), "last-seen")?;
-    let idle = parse_ms(get(F_IDLE), "idle deadline")?;
-    let abs = parse_ms(get(F_ABS), "absolute deadline")?;
-    let retired = parse_opt_ms(get(F_RETIRED), "retired-until")?;
-    let mut record = SessionRecord::new(created, idle, abs);
-    record.last_seen = seen;
-    record.user_id = get(F_USER)
-        .map(|raw| String::from_utf8(raw.to_vec()).map_err(|_| corrupt("user ID")))
-        .transpose()?;
-    if let Some(raw) = get(F_META) {
-        record.metadata = serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.into()))?;
-    }
-    for (field, raw) in &fields {
-        if let Some(key) = field.strip_prefix(DATA_PREFIX) {
-            let value: Value =
-                serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.into()))?;
-            record.data.insert_value(key.to_owned(), value);
+    let mut times = None;
+    let mut user = None;
+    let mut meta = None;
+    let mut data = Vec::with_capacity(pairs.len() / 2);
+    for pair in pairs.chunks(2) {
+        let [Value::BulkString(field), Value::BulkString(value)] = pair else {
+            return Err(corrupt("session hash reply"));
+        };
+        match field.as_slice() {
+            b"@t" => times = Some(Times::parse(value).ok_or_else(|| corrupt("times"))?),
+            b"@u" => {
+                user = Some(String::from_utf8(value.clone()).map_err(|_| corrupt("user ID"))?);
+            }
+            b"@m" => meta = Some(value),
+            [b'.', key @ ..] => {
+                let key = std::str::from_utf8(key).map_err(|_| corrupt("data key"))?;
+                let value: serde_json::Value =
+                    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt(e.into()))?;
+                data.push((key.to_owned(), value));
+            }
+            _ => {}
         }
     }
-    Ok(Some(Stored { record, retired }))
+    let times = times.ok_or_else(|| corrupt("times missing"))?;
+    let mut record = SessionRecord::new(times.created, times.idle, times.abs);
+    record.last_seen = times.seen;
+    record.user_id = user;
+    if let Some(raw) = meta {
+        record.metadata = serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.into()))?;
+    }
+    record.data = data.into_iter().collect();
+    Ok(Some((record, times.retired)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reply(fields: Vec<(String, String)>) -> Vec<Value> {
+        fields
+            .into_iter()
+            .flat_map(|(f, v)| {
+                [
+                    Value::BulkString(f.into_bytes()),
+                    Value::BulkString(v.into_bytes()),
+                ]
+            })
+            .collect()
+    }
 
     #[test]
     fn key_names() {
@@ -196,27 +242,42 @@ mod tests {
         let mut record = SessionRecord::new(
             Timestamp::from_unix_millis(1),
             Timestamp::from_unix_millis(2),
-            Timestamp::from_unix_millis(3),
+            Timestamp::from_unix_millis(u64::MAX),
         );
         record.user_id = Some("alice".into());
         record.metadata = SessionMetadata::with_user_agent("curl");
         record.data.insert("cart", &vec![1, 2]).unwrap();
-        record.data.insert("@c", "not a meta field").unwrap();
-        let fields: HashMap<String, Vec<u8>> = encode(&record)
-            .unwrap()
-            .into_iter()
-            .map(|(f, v)| (f, v.into_bytes()))
-            .collect();
-        let stored = decode(fields).unwrap().unwrap();
-        assert_eq!(stored.record, record);
-        assert_eq!(stored.retired, None);
+        record.data.insert("@t", "not a bookkeeping field").unwrap();
+        let (times, mut fields) = encode(&record).unwrap();
+        fields.push((F_TIMES.to_owned(), times));
+        let (decoded, retired) = decode(&reply(fields)).unwrap().unwrap();
+        assert_eq!(decoded, record);
+        assert_eq!(retired, None);
+    }
+
+    #[test]
+    fn times_parse() {
+        let t = Times::parse(b"1:2:3:4:5").unwrap();
+        assert_eq!(t.retired, Some(Timestamp::from_unix_millis(5)));
+        assert_eq!(t.expires_at(), Timestamp::from_unix_millis(3));
+        for bad in [
+            &b""[..],
+            b"1:2:3",
+            b"1:2:3:4:5:6",
+            b"1:2:x:4",
+            b"1:2:3:4:",
+            b"-1:2:3:4",
+        ] {
+            assert!(Times::parse(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]
     fn missing_or_bad_fields_are_corrupt() {
-        let mut fields = HashMap::new();
-        fields.insert(F_CREATED.to_owned(), b"x".to_vec());
-        assert!(matches!(decode(fields), Err(StoreError::Corrupt(_))));
-        assert!(matches!(decode(HashMap::new()), Ok(None)));
+        let bad = reply(vec![(F_TIMES.to_owned(), "x".to_owned())]);
+        assert!(matches!(decode(&bad), Err(StoreError::Corrupt(_))));
+        let no_times = reply(vec![(".a".to_owned(), "1".to_owned())]);
+        assert!(matches!(decode(&no_times), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode(&[]), Ok(None)));
     }
 }

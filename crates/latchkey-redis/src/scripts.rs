@@ -15,8 +15,8 @@ use std::sync::LazyLock;
 
 use deadpool_redis::redis::Script;
 
-/// Shared helpers, prepended to every script.
-const PRELUDE: &str = r"
+/// Helpers every script needs.
+const BASE: &str = r"
 local function num(s) return tonumber(s) end
 -- The earlier of two decimal-string times, as the original string.
 local function minstr(a, b)
@@ -24,14 +24,27 @@ local function minstr(a, b)
   return a
 end
 -- When a session expires: the earlier of idle deadline, absolute deadline and retirement.
-local function expiry(i, a, r)
-  return minstr(minstr(i, a), r)
+local function expiry(i, a, r) return minstr(minstr(i, a), r) end
+-- The @t field: created:seen:idle:abs[:retired]. Returns nil for a malformed value.
+local function split(t)
+  if not t then return nil end
+  local c, s, i, a, r = string.match(t, '^(%d+):(%d+):(%d+):(%d+):?(%d*)$')
+  if r == '' then r = false end
+  return c, s, i, a, r
+end
+local function pack(c, s, i, a, r)
+  if r then return c .. ':' .. s .. ':' .. i .. ':' .. a .. ':' .. r end
+  return c .. ':' .. s .. ':' .. i .. ':' .. a
 end
 -- PEXPIREAT, clamped to what Redis and Lua numbers handle exactly.
 local function pexat(key, t)
   if num(t) > 9007199254740991 then t = '9007199254740991' end
   redis.call('PEXPIREAT', key, t)
 end
+";
+
+/// Helpers for the per-user index.
+const INDEX: &str = r"
 local function index_key(prefix, user) return prefix .. 'user:{' .. user .. '}' end
 local function session_key(prefix, hex) return prefix .. '{' .. hex .. '}' end
 -- Adds a session to a user index (score: its absolute deadline), drops entries of sessions
@@ -50,11 +63,12 @@ local function index_cap(prefix, user, keep, cap, now)
   local live = {}
   for _, m in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
     if m ~= keep then
-      local h = redis.call('HMGET', session_key(prefix, m), '@c', '@i', '@a', '@r', '@u')
-      if not h[3] or h[5] ~= user then
+      local h = redis.call('HMGET', session_key(prefix, m), '@t', '@u')
+      local c, s, i, a, r = split(h[1])
+      if not c or h[2] ~= user then
         redis.call('ZREM', idx, m)
-      elseif (not h[4]) and num(expiry(h[2], h[3], h[4])) > num(now) then
-        table.insert(live, {num(h[1]), m})
+      elseif (not r) and num(expiry(i, a, r)) > num(now) then
+        table.insert(live, {num(c), m})
       end
     end
   end
@@ -64,16 +78,27 @@ local function index_cap(prefix, user, keep, cap, now)
     if x[1] ~= y[1] then return x[1] < y[1] end
     return x[2] < y[2]
   end)
-  for i = 1, excess do
-    redis.call('DEL', session_key(prefix, live[i][2]))
-    redis.call('ZREM', idx, live[i][2])
+  for n = 1, excess do
+    redis.call('DEL', session_key(prefix, live[n][2]))
+    redis.call('ZREM', idx, live[n][2])
   end
 end
--- HSET of ARGV[from .. from + 2*n - 1] as field/value pairs, in batches (Lua stack limit).
-local function hset_pairs(key, from, n)
-  local i, last = from, from + 2 * n - 1
+";
+
+/// Helpers for writing many fields (the Lua stack limits `unpack`).
+const FIELDS: &str = r"
+-- HSET of field f = v plus ARGV[from .. from + 2*n - 1] as field/value pairs.
+local function hset_with(key, f, v, from, n)
+  local last = from + 2 * n - 1
+  local stop = math.min(from + 199, last)
+  if n > 0 then
+    redis.call('HSET', key, f, v, unpack(ARGV, from, stop))
+  else
+    redis.call('HSET', key, f, v)
+  end
+  local i = stop + 1
   while i <= last do
-    local stop = math.min(i + 199, last)
+    stop = math.min(i + 199, last)
     redis.call('HSET', key, unpack(ARGV, i, stop))
     i = stop + 1
   end
@@ -89,20 +114,20 @@ end
 ";
 
 /// `create`. KEYS[1] session. ARGV: now, expires_at, mode, member, abs, cap, prefix,
-/// has_user ('1'/'0'), user, n (field pairs), then the pairs. Returns 1 (created) or 0 (a live
-/// session exists: conflict, nothing changed).
+/// has_user ('1'/'0'), user, times, n (field pairs), then the pairs. Returns 1 (created) or 0
+/// (a live session exists: conflict, nothing changed).
 const CREATE: &str = r"
-local now, exp, mode, member, abs, cap, prefix, has_user, user, n =
+local now, exp, mode, member, abs, cap, prefix, has_user, user, times, n =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9],
-  tonumber(ARGV[10])
-local cur = redis.call('HMGET', KEYS[1], '@i', '@a', '@r')
-if cur[1] and cur[2] then
-  if num(expiry(cur[1], cur[2], cur[3])) > num(now) then return 0 end
+  ARGV[10], tonumber(ARGV[11])
+local c, s, i, a, r = split(redis.call('HGET', KEYS[1], '@t'))
+if c then
+  if num(expiry(i, a, r)) > num(now) then return 0 end
   redis.call('DEL', KEYS[1])
 elseif redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-hset_pairs(KEYS[1], 11, n)
+hset_with(KEYS[1], '@t', times, 12, n)
 pexat(KEYS[1], exp)
 if mode == '1' and has_user == '1' then
   index_add(index_key(prefix, user), member, abs, now)
@@ -111,17 +136,41 @@ end
 return 1
 ";
 
-/// `save` and `touch`. KEYS[1] session. ARGV: now, mode, prefix, member, cap, clear, last_seen,
-/// idle, user_op (0 keep, 1 remove, 2 set), user, meta_op (same), meta, n_set, n_del, then
-/// n_set field/value pairs, then n_del fields. Returns {0} if there is no live session
-/// (nothing changed), else {1, previous user or false, absolute deadline}.
+/// `save` and `touch` without a change of user or metadata: the hot path, kept short.
+/// KEYS[1] session. ARGV: now, clear, last_seen, idle, n_set, n_del, then n_set field/value
+/// pairs, then n_del fields. Returns 1, or 0 if there is no live session (nothing changed).
 const SAVE: &str = r"
+local now, clear, seen, idle = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local n_set, n_del = tonumber(ARGV[5]), tonumber(ARGV[6])
+local c, s, i, a, r = split(redis.call('HGET', KEYS[1], '@t'))
+if not c or num(expiry(i, a, r)) <= num(now) then return 0 end
+if clear == '1' then
+  local data = {}
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(f, 1, 1) == '.' then table.insert(data, f) end
+  end
+  hdel_list(KEYS[1], data, 1, #data)
+end
+if n_del > 0 then hdel_list(KEYS[1], ARGV, 7 + 2 * n_set, 6 + 2 * n_set + n_del) end
+-- A retired session never lives past its retirement, whatever the caller asks.
+idle = minstr(idle, r)
+hset_with(KEYS[1], '@t', pack(c, seen, idle, a, r), 7, n_set)
+pexat(KEYS[1], expiry(idle, a, r))
+return 1
+";
+
+/// `save` with a change of user or metadata. KEYS[1] session. ARGV: now, mode, prefix, member,
+/// cap, clear, last_seen, idle, user_op (0 keep, 1 remove, 2 set), user, meta_op (same), meta,
+/// n_set, n_del, then n_set field/value pairs, then n_del fields. Returns {0} if there is no
+/// live session (nothing changed), else {1, previous user or false, absolute deadline}.
+const SAVE_FULL: &str = r"
 local now, mode, prefix, member, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local clear, seen, idle, user_op, user, meta_op, meta =
   ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 local n_set, n_del = tonumber(ARGV[13]), tonumber(ARGV[14])
-local h = redis.call('HMGET', KEYS[1], '@i', '@a', '@r', '@u')
-if not (h[1] and h[2]) or num(expiry(h[1], h[2], h[3])) <= num(now) then return {0} end
+local h = redis.call('HMGET', KEYS[1], '@t', '@u')
+local c, s, i, a, r = split(h[1])
+if not c or num(expiry(i, a, r)) <= num(now) then return {0} end
 if clear == '1' then
   local data = {}
   for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
@@ -130,40 +179,39 @@ if clear == '1' then
   hdel_list(KEYS[1], data, 1, #data)
 end
 if n_del > 0 then hdel_list(KEYS[1], ARGV, 15 + 2 * n_set, 14 + 2 * n_set + n_del) end
-if n_set > 0 then hset_pairs(KEYS[1], 15, n_set) end
--- A retired session never lives past its retirement, whatever the caller asks.
-idle = minstr(idle, h[3])
-redis.call('HSET', KEYS[1], '@s', seen, '@i', idle)
+idle = minstr(idle, r)
+hset_with(KEYS[1], '@t', pack(c, seen, idle, a, r), 15, n_set)
 if user_op == '2' then redis.call('HSET', KEYS[1], '@u', user)
 elseif user_op == '1' then redis.call('HDEL', KEYS[1], '@u') end
 if meta_op == '2' then redis.call('HSET', KEYS[1], '@m', meta)
 elseif meta_op == '1' then redis.call('HDEL', KEYS[1], '@m') end
-pexat(KEYS[1], expiry(idle, h[2], h[3]))
+pexat(KEYS[1], expiry(idle, a, r))
 if mode == '1' and user_op ~= '0' then
-  local old = h[4]
+  local old = h[2]
   local new = nil
   if user_op == '2' then new = user end
   if old ~= new then
     if old then redis.call('ZREM', index_key(prefix, old), member) end
     if new then
-      index_add(index_key(prefix, new), member, h[2], now)
+      index_add(index_key(prefix, new), member, a, now)
       index_cap(prefix, new, member, cap, now)
     end
   end
 end
-return {1, h[4] or false, h[2]}
+return {1, h[2] or false, a}
 ";
 
 /// `retire`. KEYS[1] session. ARGV: now, until. Returns 1, or 0 if there is no live session.
+/// Both deadlines become at most `until`, and the retirement never moves later.
 const RETIRE: &str = r"
 local now, u = ARGV[1], ARGV[2]
-local h = redis.call('HMGET', KEYS[1], '@i', '@a', '@r')
-if not (h[1] and h[2]) or num(expiry(h[1], h[2], h[3])) <= num(now) then return 0 end
-u = minstr(u, h[3])
-redis.call('HSET', KEYS[1], '@r', u)
-if num(h[1]) > num(u) then redis.call('HSET', KEYS[1], '@i', u) end
-if num(h[2]) > num(u) then redis.call('HSET', KEYS[1], '@a', u) end
-pexat(KEYS[1], expiry(h[1], h[2], u))
+local c, s, i, a, r = split(redis.call('HGET', KEYS[1], '@t'))
+if not c or num(expiry(i, a, r)) <= num(now) then return 0 end
+u = minstr(u, r)
+i = minstr(i, u)
+a = minstr(a, u)
+redis.call('HSET', KEYS[1], '@t', pack(c, s, i, a, u))
+pexat(KEYS[1], expiry(i, a, u))
 return 1
 ";
 
@@ -171,51 +219,45 @@ return 1
 /// false}; {0, false} when there was nothing to delete.
 const DELETE: &str = r"
 local now, mode, prefix, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local h = redis.call('HMGET', KEYS[1], '@i', '@a', '@r', '@u')
+local h = redis.call('HMGET', KEYS[1], '@t', '@u')
 if redis.call('DEL', KEYS[1]) == 0 then return {0, false} end
+local c, s, i, a, r = split(h[1])
 local live = 0
-if h[1] and h[2] and num(expiry(h[1], h[2], h[3])) > num(now) then live = 1 end
-if mode == '1' and h[4] then redis.call('ZREM', index_key(prefix, h[4]), member) end
-return {live, h[4] or false}
+if c and num(expiry(i, a, r)) > num(now) then live = 1 end
+if mode == '1' and h[2] then redis.call('ZREM', index_key(prefix, h[2]), member) end
+return {live, h[2] or false}
 ";
 
 /// Cluster `delete_all_for_user`, per session. KEYS[1] session. ARGV: now, user. Deletes the
-/// session only if it still belongs to `user`. Returns 1 (deleted, was live), 0 (deleted,
-/// was expired), -1 (no such session), -2 (belongs to someone else: kept).
+/// session only if it still belongs to `user`. Returns 1 (deleted, was live), 0 (deleted, was
+/// not live), -1 (no such session), -2 (belongs to someone else: kept).
 const DELETE_IF_USER: &str = r"
 local now, user = ARGV[1], ARGV[2]
-local h = redis.call('HMGET', KEYS[1], '@i', '@a', '@r', '@u')
-if not (h[1] and h[2]) then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-  -- A hash without deadlines is not a live session, but it is the user's: remove it.
-  if h[4] ~= user then return -2 end
-  redis.call('DEL', KEYS[1])
-  return 0
-end
-if h[4] ~= user then return -2 end
+local h = redis.call('HMGET', KEYS[1], '@t', '@u')
+if not h[1] and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if h[2] ~= user then return -2 end
 redis.call('DEL', KEYS[1])
-if num(expiry(h[1], h[2], h[3])) > num(now) then return 1 end
+local c, s, i, a, r = split(h[1])
+if c and num(expiry(i, a, r)) > num(now) then return 1 end
 return 0
 ";
 
 /// Single-node `list_for_user`. KEYS[1] user index. ARGV: now, prefix, user. Prunes entries
-/// whose session is gone or belongs to another user; returns a flat array of
-/// member, created, seen, idle, abs, meta-or-false for each live, non-retired session.
+/// whose session is gone or belongs to another user; returns a flat array of member, times,
+/// meta-or-false for each live, non-retired session.
 const LIST: &str = r"
 local now, prefix, user = ARGV[1], ARGV[2], ARGV[3]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local out = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local h = redis.call('HMGET', session_key(prefix, m), '@c', '@s', '@i', '@a', '@r', '@u', '@m')
-  if not (h[3] and h[4]) or h[6] ~= user then
+  local h = redis.call('HMGET', session_key(prefix, m), '@t', '@u', '@m')
+  local c, s, i, a, r = split(h[1])
+  if not c or h[2] ~= user then
     redis.call('ZREM', KEYS[1], m)
-  elseif (not h[5]) and num(expiry(h[3], h[4], h[5])) > num(now) then
+  elseif (not r) and num(expiry(i, a, r)) > num(now) then
     table.insert(out, m)
     table.insert(out, h[1])
-    table.insert(out, h[2])
-    table.insert(out, h[3])
-    table.insert(out, h[4])
-    table.insert(out, h[7] or false)
+    table.insert(out, h[3] or false)
   end
 end
 return out
@@ -229,10 +271,11 @@ local n = 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if m ~= keep then
     local k = session_key(prefix, m)
-    local h = redis.call('HMGET', k, '@i', '@a', '@r', '@u')
-    if h[4] == user then
+    local h = redis.call('HMGET', k, '@t', '@u')
+    if h[2] == user then
       redis.call('DEL', k)
-      if h[1] and h[2] and num(expiry(h[1], h[2], h[3])) > num(now) then n = n + 1 end
+      local c, s, i, a, r = split(h[1])
+      if c and num(expiry(i, a, r)) > num(now) then n = n + 1 end
     end
     redis.call('ZREM', KEYS[1], m)
   end
@@ -253,17 +296,24 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 ";
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+fn script(parts: &[&str]) -> Script {
+    Script::new(&parts.concat())
 }
 
-pub(crate) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREATE));
-pub(crate) static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SAVE));
-pub(crate) static RETIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RETIRE));
-pub(crate) static DELETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE));
+pub(crate) static CREATE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[BASE, INDEX, FIELDS, CREATE]));
+pub(crate) static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[BASE, FIELDS, SAVE]));
+pub(crate) static SAVE_FULL_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[BASE, INDEX, FIELDS, SAVE_FULL]));
+pub(crate) static RETIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[BASE, RETIRE]));
+pub(crate) static DELETE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[BASE, INDEX, DELETE]));
 pub(crate) static DELETE_IF_USER_SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| script(DELETE_IF_USER));
-pub(crate) static LIST_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(LIST));
-pub(crate) static DELETE_ALL_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE_ALL));
-pub(crate) static INDEX_ADD_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INDEX_ADD));
-pub(crate) static INDEX_READ_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INDEX_READ));
+    LazyLock::new(|| script(&[BASE, DELETE_IF_USER]));
+pub(crate) static LIST_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[BASE, INDEX, LIST]));
+pub(crate) static DELETE_ALL_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[BASE, INDEX, DELETE_ALL]));
+pub(crate) static INDEX_ADD_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[BASE, INDEX, INDEX_ADD]));
+pub(crate) static INDEX_READ_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| script(&[BASE, INDEX_READ]));

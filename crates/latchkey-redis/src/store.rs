@@ -1,6 +1,5 @@
 //! [`RedisStore`]: the [`SessionStore`] implementation.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,11 +12,10 @@ use latchkey_session::{
 use crate::config::RedisStoreConfig;
 use crate::conn::{Handle, Lanes};
 use crate::error::{corrupt, ConfigError};
-use crate::layout::{self, data_field, ms, Keys, F_ABS, F_CREATED, F_IDLE, F_META, F_RETIRED};
-use crate::layout::{F_SEEN, F_USER};
+use crate::layout::{self, data_field, ms, Keys, Times, F_META, F_TIMES, F_USER};
 use crate::scripts::{
     CREATE_SCRIPT, DELETE_ALL_SCRIPT, DELETE_IF_USER_SCRIPT, DELETE_SCRIPT, INDEX_ADD_SCRIPT,
-    INDEX_READ_SCRIPT, LIST_SCRIPT, RETIRE_SCRIPT, SAVE_SCRIPT,
+    INDEX_READ_SCRIPT, LIST_SCRIPT, RETIRE_SCRIPT, SAVE_FULL_SCRIPT, SAVE_SCRIPT,
 };
 
 /// Largest time sent to Redis: Lua numbers are exact up to here, and Redis accepts it as a
@@ -140,7 +138,7 @@ impl RedisStore {
             async move {
                 redis::cmd("HMGET")
                     .arg(&key)
-                    .arg(&[F_CREATED, F_SEEN, F_IDLE, F_ABS, F_RETIRED, F_USER, F_META])
+                    .arg(&[F_TIMES, F_USER, F_META])
                     .query_async::<Vec<Option<Vec<u8>>>>(&mut c)
                     .await
             }
@@ -150,12 +148,13 @@ impl RedisStore {
         let mut gone = Vec::new();
         let mut out = Vec::new();
         for (member, row) in members.iter().zip(rows) {
-            let [created, seen, idle, abs, retired, user, meta] =
-                match <[Option<Vec<u8>>; 7]>::try_from(row) {
-                    Ok(r) => r,
-                    Err(_) => continue,
-                };
-            let (Some(idle), Some(abs)) = (idle, abs) else {
+            let mut row = row.into_iter();
+            let (times, user, meta) = (
+                row.next().flatten(),
+                row.next().flatten(),
+                row.next().flatten(),
+            );
+            let Some(times) = times else {
                 // The session is gone (deleted or expired): its entry can never become valid
                 // again (a session is written before its index entry), so prune it.
                 gone.push(member.clone());
@@ -163,12 +162,10 @@ impl RedisStore {
             };
             // An entry of a session that moved to another user is skipped, not pruned: the save
             // that moved it removes it, and pruning here could race with a move back.
-            if user.as_deref() != Some(user_id.as_bytes()) || retired.is_some() {
+            if user.as_deref() != Some(user_id.as_bytes()) {
                 continue;
             }
-            if let Some(info) =
-                info_from(member, created, seen, Some(idle), Some(abs), meta, now_ts)
-            {
+            if let Some(info) = info_from(member, &times, meta, now_ts) {
                 out.push(info);
             }
         }
@@ -221,33 +218,20 @@ fn parse_now(now: &str) -> Timestamp {
     Timestamp::from_unix_millis(now.parse().unwrap_or(0))
 }
 
-fn parse_bytes_ms(raw: &[u8]) -> Option<Timestamp> {
-    std::str::from_utf8(raw)
-        .ok()?
-        .parse::<u64>()
-        .ok()
-        .map(Timestamp::from_unix_millis)
-}
-
+/// The listing form of a live, non-retired session, from its `@t` and `@m` fields.
 fn info_from(
     member: &str,
-    created: Option<Vec<u8>>,
-    seen: Option<Vec<u8>>,
-    idle: Option<Vec<u8>>,
-    abs: Option<Vec<u8>>,
+    times: &[u8],
     meta: Option<Vec<u8>>,
     now: Timestamp,
 ) -> Option<SessionInfo> {
     let key = SessionKey::from_hex(member)?;
-    let created = parse_bytes_ms(&created?)?;
-    let seen = parse_bytes_ms(&seen?)?;
-    let idle = parse_bytes_ms(&idle?)?;
-    let abs = parse_bytes_ms(&abs?)?;
-    if layout::expiry(idle, abs, None) <= now {
+    let times = Times::parse(times)?;
+    if times.retired.is_some() || times.expires_at() <= now {
         return None;
     }
-    let mut record = SessionRecord::new(created, idle, abs);
-    record.last_seen = seen;
+    let mut record = SessionRecord::new(times.created, times.idle, times.abs);
+    record.last_seen = times.seen;
     if let Some(meta) = meta {
         record.metadata = serde_json::from_slice(&meta).unwrap_or_default();
     }
@@ -266,7 +250,7 @@ fn user_op(change: &Option<Option<String>>) -> (&'static str, &str) {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError> {
-        let fields = layout::encode(record)?;
+        let (times, fields) = layout::encode(record)?;
         let session = self.inner.keys.session(key);
         let member = key.to_hex();
         let now = self.now();
@@ -282,6 +266,7 @@ impl SessionStore for RedisStore {
             .arg(self.inner.keys.prefix())
             .arg(if record.user_id.is_some() { "1" } else { "0" })
             .arg(record.user_id.as_deref().unwrap_or(""))
+            .arg(&times)
             .arg(fields.len());
         for (field, value) in &fields {
             invocation.arg(field).arg(value);
@@ -328,18 +313,36 @@ impl SessionStore for RedisStore {
 
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let session = self.inner.keys.session(key);
-        let fields: HashMap<String, Vec<u8>> = self
+        let reply: Value = self
             .inner
             .lanes
-            .run(|mut c| async move { c.hgetall(&session).await })
+            .run(|mut c| async move {
+                redis::cmd("HGETALL")
+                    .arg(&session)
+                    .query_async(&mut c)
+                    .await
+            })
             .await?;
-        let Some(stored) = layout::decode(fields)? else {
+        let decoded = match &reply {
+            Value::Array(pairs) => layout::decode(pairs)?,
+            // RESP3 answers HGETALL with a map.
+            Value::Map(map) => {
+                let pairs: Vec<Value> = map
+                    .iter()
+                    .flat_map(|(f, v)| [f.clone(), v.clone()])
+                    .collect();
+                layout::decode(&pairs)?
+            }
+            _ => return Err(corrupt("HGETALL reply")),
+        };
+        let Some((record, retired)) = decoded else {
             return Ok(None);
         };
-        if stored.expires_at() <= self.inner.clock.now() {
+        let expires = layout::expiry(record.idle_deadline, record.absolute_deadline, retired);
+        if expires <= self.inner.clock.now() {
             return Ok(None);
         }
-        Ok(Some(stored.record))
+        Ok(Some(record))
     }
 
     async fn save(&self, key: &SessionKey, delta: &Delta) -> Result<bool, StoreError> {
@@ -362,7 +365,32 @@ impl SessionStore for RedisStore {
                 None => dels.push(data_field(k)),
             }
         }
-        let mut invocation = SAVE_SCRIPT.key(&session);
+        if delta.user_id.is_none() && delta.metadata.is_none() {
+            // The hot path: data and deadlines only, one short script.
+            let mut invocation = SAVE_SCRIPT.key(&session);
+            invocation
+                .arg(&now)
+                .arg(if delta.clear { "1" } else { "0" })
+                .arg(ms(delta.last_seen))
+                .arg(ms(delta.idle_deadline))
+                .arg(sets.len())
+                .arg(dels.len());
+            for (f, v) in &sets {
+                invocation.arg(f).arg(v);
+            }
+            for f in &dels {
+                invocation.arg(f);
+            }
+            return self
+                .inner
+                .lanes
+                .run(|mut c| async move {
+                    let saved: i64 = invocation.invoke_async(&mut c).await?;
+                    Ok(saved == 1)
+                })
+                .await;
+        }
+        let mut invocation = SAVE_FULL_SCRIPT.key(&session);
         invocation
             .arg(&now)
             .arg(self.mode())
@@ -402,15 +430,16 @@ impl SessionStore for RedisStore {
                 // the session write then fails, the new index holds an entry whose session names
                 // another user; readers skip it and it is dropped at its absolute deadline.
                 if let Some(user) = &new_user {
-                    let abs: Option<Vec<u8>> = c.hget(&session, F_ABS).await?;
-                    let Some(abs) = abs else {
+                    let times: Option<Vec<u8>> = c.hget(&session, F_TIMES).await?;
+                    let Some(abs) = times.as_deref().and_then(Times::parse).map(|t| t.abs) else {
                         return Ok(false);
                     };
+                    let abs = clamped(abs);
                     let _: i64 = INDEX_ADD_SCRIPT
                         .key(self.inner.keys.user(user))
                         .arg(&now)
                         .arg(&member)
-                        .arg(abs.as_slice())
+                        .arg(&abs)
                         .invoke_async(&mut c)
                         .await?;
                 }
@@ -515,15 +544,15 @@ impl SessionStore for RedisStore {
                         .await
                 })
                 .await?;
-            let mut out = Vec::with_capacity(flat.len() / 6);
-            for row in flat.chunks(6) {
-                let [member, created, seen, idle, abs, meta] =
-                    <[Option<Vec<u8>>; 6]>::try_from(row.to_vec())
-                        .map_err(|_| corrupt("user index reply"))?;
+            let mut out = Vec::with_capacity(flat.len() / 3);
+            for row in flat.chunks(3) {
+                let [member, times, meta] = <[Option<Vec<u8>>; 3]>::try_from(row.to_vec())
+                    .map_err(|_| corrupt("user index reply"))?;
                 let member = member
                     .and_then(|m| String::from_utf8(m).ok())
                     .ok_or_else(|| corrupt("user index member"))?;
-                if let Some(info) = info_from(&member, created, seen, idle, abs, meta, now_ts) {
+                let times = times.ok_or_else(|| corrupt("user index times"))?;
+                if let Some(info) = info_from(&member, &times, meta, now_ts) {
                     out.push(info);
                 }
             }
@@ -617,27 +646,15 @@ impl SessionStore for RedisStore {
                         if !keys.is_empty() {
                             let mut pipe = redis::pipe();
                             for key in &keys {
-                                pipe.cmd("HMGET")
-                                    .arg(key)
-                                    .arg(F_IDLE)
-                                    .arg(F_ABS)
-                                    .arg(F_RETIRED);
+                                pipe.cmd("HGET").arg(key).arg(F_TIMES);
                             }
-                            let rows: Vec<Vec<Option<String>>> =
-                                pipe_on(&mut c, &pipe, &node).await?;
-                            for row in rows {
-                                let t = |i: usize| {
-                                    row.get(i)
-                                        .and_then(|v| v.as_deref())
-                                        .and_then(|s| s.parse::<u64>().ok())
-                                        .map(Timestamp::from_unix_millis)
-                                };
-                                if let (Some(idle), Some(abs)) = (t(0), t(1)) {
-                                    if layout::expiry(idle, abs, t(2)) > now {
-                                        live += 1;
-                                    }
-                                }
-                            }
+                            let rows: Vec<Option<Vec<u8>>> = pipe_on(&mut c, &pipe, &node).await?;
+                            live += rows
+                                .iter()
+                                .flatten()
+                                .filter_map(|t| Times::parse(t))
+                                .filter(|t| t.expires_at() > now)
+                                .count() as u64;
                         }
                         cursor = next;
                         if cursor == 0 {

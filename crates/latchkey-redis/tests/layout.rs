@@ -193,7 +193,7 @@ async fn undecodable_record_is_corrupt_not_a_panic() {
         matches!(err, latchkey_session::StoreError::Corrupt(_)),
         "{err:?}"
     );
-    server.command(&["HSET", &name, "@i", "yesterday"]).unwrap();
+    server.command(&["HSET", &name, "@t", "yesterday"]).unwrap();
     let err = store.load(&key).await.unwrap_err();
     assert!(
         matches!(err, latchkey_session::StoreError::Corrupt(_)),

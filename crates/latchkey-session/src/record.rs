@@ -137,9 +137,13 @@ impl SessionData {
         }
         for (key, change) in &delta.changes {
             match change {
-                Some(value) => {
-                    self.insert_value(key.clone(), value.clone());
-                }
+                Some(value) => match self.find(key) {
+                    // Existing key: replace the value in place, no key allocation.
+                    Ok(i) => self.entries_mut()[i].1 = value.clone(),
+                    Err(_) => {
+                        self.insert_value(key.clone(), value.clone());
+                    }
+                },
                 None => {
                     self.remove(key);
                 }

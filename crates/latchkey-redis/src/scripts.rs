@@ -136,26 +136,43 @@ end
 return 1
 ";
 
-/// `save` and `touch` without a change of user or metadata: the hot path, kept short.
+/// `save` and `touch` without a change of user or metadata: the hot path, a self-contained
+/// script (no shared helpers: Lua builds every helper closure again on each call).
 /// KEYS[1] session. ARGV: now, clear, last_seen, idle, n_set, n_del, then n_set field/value
 /// pairs, then n_del fields. Returns 1, or 0 if there is no live session (nothing changed).
 const SAVE: &str = r"
-local now, clear, seen, idle = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local t = redis.call('HGET', KEYS[1], '@t')
+if not t then return 0 end
+local c, s, i, a, r = string.match(t, '^(%d+):(%d+):(%d+):(%d+):?(%d*)$')
+if not c then return 0 end
+local now = tonumber(ARGV[1])
+local ni, na = tonumber(i), tonumber(a)
+local e = math.min(ni, na)
+if r ~= '' then e = math.min(e, tonumber(r)) end
+if e <= now then return 0 end
 local n_set, n_del = tonumber(ARGV[5]), tonumber(ARGV[6])
-local c, s, i, a, r = split(redis.call('HGET', KEYS[1], '@t'))
-if not c or num(expiry(i, a, r)) <= num(now) then return 0 end
-if clear == '1' then
-  local data = {}
+if ARGV[2] == '1' then
   for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if string.sub(f, 1, 1) == '.' then table.insert(data, f) end
+    if string.sub(f, 1, 1) == '.' then redis.call('HDEL', KEYS[1], f) end
   end
-  hdel_list(KEYS[1], data, 1, #data)
 end
-if n_del > 0 then hdel_list(KEYS[1], ARGV, 7 + 2 * n_set, 6 + 2 * n_set + n_del) end
+for k = 7 + 2 * n_set, 6 + 2 * n_set + n_del do redis.call('HDEL', KEYS[1], ARGV[k]) end
 -- A retired session never lives past its retirement, whatever the caller asks.
-idle = minstr(idle, r)
-hset_with(KEYS[1], '@t', pack(c, seen, idle, a, r), 7, n_set)
-pexat(KEYS[1], expiry(idle, a, r))
+local idle = ARGV[4]
+if r ~= '' and tonumber(r) < tonumber(idle) then idle = r end
+local packed = c .. ':' .. ARGV[3] .. ':' .. idle .. ':' .. a
+if r ~= '' then packed = packed .. ':' .. r end
+if n_set <= 100 then
+  redis.call('HSET', KEYS[1], '@t', packed, unpack(ARGV, 7, 6 + 2 * n_set))
+else
+  redis.call('HSET', KEYS[1], '@t', packed)
+  for k = 7, 6 + 2 * n_set, 2 do redis.call('HSET', KEYS[1], ARGV[k], ARGV[k + 1]) end
+end
+local exp = idle
+if na < tonumber(exp) then exp = a end
+if r ~= '' and tonumber(r) < tonumber(exp) then exp = r end
+if tonumber(exp) > 9007199254740991 then exp = '9007199254740991' end
+redis.call('PEXPIREAT', KEYS[1], exp)
 return 1
 ";
 
@@ -302,7 +319,7 @@ fn script(parts: &[&str]) -> Script {
 
 pub(crate) static CREATE_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(&[BASE, INDEX, FIELDS, CREATE]));
-pub(crate) static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[BASE, FIELDS, SAVE]));
+pub(crate) static SAVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[SAVE]));
 pub(crate) static SAVE_FULL_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| script(&[BASE, INDEX, FIELDS, SAVE_FULL]));
 pub(crate) static RETIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&[BASE, RETIRE]));

@@ -202,6 +202,10 @@ pub enum ErrorKind {
         /// The given length in bytes.
         len: usize,
     },
+    /// An algorithm name is not `HS256`, `HS384` or `HS512` (from [`str::parse`] on
+    /// [`Algorithm`]).
+    #[error("unsupported algorithm: expected HS256, HS384 or HS512")]
+    UnsupportedAlgorithm,
     /// A key given as text is not canonical unpadded base64url.
     #[error("key is not canonical unpadded base64url")]
     InvalidKeyEncoding,

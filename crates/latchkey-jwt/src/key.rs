@@ -65,14 +65,13 @@ impl fmt::Display for Algorithm {
     }
 }
 
-/// Parses `"HS256"`, `"HS384"` or `"HS512"` (case-sensitive, as in a JWS header).
+/// Parses `"HS256"`, `"HS384"` or `"HS512"` (case-sensitive, as in a JWS header); anything else is
+/// [`ErrorKind::UnsupportedAlgorithm`].
 impl FromStr for Algorithm {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        Algorithm::from_alg(s).ok_or_else(|| {
-            ErrorKind::InvalidValidation("algorithm must be one of HS256, HS384, HS512").into()
-        })
+        Algorithm::from_alg(s).ok_or_else(|| ErrorKind::UnsupportedAlgorithm.into())
     }
 }
 

@@ -683,6 +683,19 @@ fn custom_claims_of_the_wrong_shape_are_rejected() {
     ));
 }
 
+#[test]
+fn unsupported_algorithm_names_do_not_parse() {
+    for name in ["HS256", "HS384", "HS512"] {
+        assert_eq!(name.parse::<Algorithm>().unwrap().as_str(), name);
+    }
+    for name in ["hs256", "RS256", "none", "", "HS256 "] {
+        assert_eq!(
+            name.parse::<Algorithm>().unwrap_err().into_kind(),
+            ErrorKind::UnsupportedAlgorithm
+        );
+    }
+}
+
 // ---- keys -----------------------------------------------------------------------------------
 
 #[test]

@@ -121,20 +121,38 @@ impl Signer {
             })
             .into());
         }
-        let alg = self.key.algorithm();
-        let payload_len = json.len().div_ceil(3) * 4;
-        let sig_len = alg.output_len().div_ceil(3) * 4;
-        let mut out = String::with_capacity(self.prefix.len() + payload_len + 1 + sig_len);
-        out.push_str(&self.prefix);
-        B64.encode_string(&json, &mut out);
+        // One buffer: prefix, payload and signature are written straight into it (base64's
+        // `encode_string` goes through a chunked encoder and re-validates UTF-8 per chunk).
+        let tag_len = self.key.algorithm().output_len();
+        let payload_len = unpadded_len(json.len());
+        let mut out =
+            Vec::with_capacity(self.prefix.len() + payload_len + 1 + unpadded_len(tag_len));
+        out.extend_from_slice(self.prefix.as_bytes());
+        append_b64(&mut out, &json);
         let mut mac = self.state.clone();
-        mac.update(&out.as_bytes()[self.prefix.len()..]);
+        mac.update(&out[self.prefix.len()..]);
         let mut tag = [0u8; 64];
         let n = mac.finalize_into(&mut tag);
-        out.push('.');
-        B64.encode_string(&tag[..n], &mut out);
-        Ok(out)
+        out.push(b'.');
+        append_b64(&mut out, &tag[..n]);
+        // base64url output is ASCII; this check cannot fail.
+        String::from_utf8(out).map_err(|_| ErrorKind::Encode("internal base64 error").into())
     }
+}
+
+/// Length of the unpadded base64 encoding of `n` bytes.
+const fn unpadded_len(n: usize) -> usize {
+    n / 3 * 4 + [0, 2, 3][n % 3]
+}
+
+/// Appends the unpadded base64url encoding of `bytes` to `out`.
+fn append_b64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + unpadded_len(bytes.len()), 0);
+    // The slice has exactly the encoded length, so this cannot fail; if it did, nothing would be
+    // appended and the token could not verify anywhere.
+    let written = B64.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
+    out.truncate(start + written);
 }
 
 impl std::fmt::Debug for Signer {

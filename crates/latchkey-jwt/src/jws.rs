@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Malformed, Part};
 use crate::header::{Header, HeaderSeed};
 use crate::key::{HmacKey, KeySet, MacState};
 use crate::scan::{scan, ScanError};
+use crate::scratch::{with_scratch, Scratch};
 use crate::strict_ser::{Refusal, StrictFormatter};
 use crate::validation::{Validation, DEFAULT_MAX_DEPTH};
 use crate::{Claim, B64};
@@ -106,21 +107,38 @@ impl Signer {
     /// [`ErrorKind::Encode`] when the claims do not serialize to a JSON object, when a custom claim
     /// has the name of a registered claim (a duplicate member), or when they nest deeper than 16.
     pub fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<String, Error> {
-        let mut json = Vec::with_capacity(256);
-        let mut f = StrictFormatter::new(DEFAULT_MAX_DEPTH);
+        with_scratch(|scratch| self.sign_with(claims, scratch))
+    }
+
+    fn sign_with<T: Serialize>(
+        &self,
+        claims: &Claims<T>,
+        scratch: &mut Scratch,
+    ) -> Result<String, Error> {
+        let mut json = std::mem::take(&mut scratch.bytes);
+        let mut f = StrictFormatter::new(DEFAULT_MAX_DEPTH, scratch);
         let r = claims.serialize(&mut serde_json::Serializer::with_formatter(
             &mut json, &mut f,
         ));
-        if r.is_err() {
-            return Err(ErrorKind::Encode(match f.refusal {
+        let refusal = f.refusal;
+        f.finish(scratch);
+        let token = match r {
+            Ok(()) => self.assemble(&json),
+            Err(_) => Err(ErrorKind::Encode(match refusal {
                 Some(Refusal::DuplicateKey) => {
                     "a member appears twice (a custom claim named like a registered claim?)"
                 }
                 Some(Refusal::TooDeep) => "the claims nest deeper than 16 levels",
                 None => "the custom claims must serialize to a JSON object with string keys",
             })
-            .into());
-        }
+            .into()),
+        };
+        scratch.bytes = json;
+        token
+    }
+
+    /// `prefix + base64url(json) + "." + base64url(tag)`.
+    fn assemble(&self, json: &[u8]) -> Result<String, Error> {
         // One buffer: prefix, payload and signature are written straight into it (base64's
         // `encode_string` goes through a chunked encoder and re-validates UTF-8 per chunk).
         let tag_len = self.key.algorithm().output_len();
@@ -128,7 +146,7 @@ impl Signer {
         let mut out =
             Vec::with_capacity(self.prefix.len() + payload_len + 1 + unpadded_len(tag_len));
         out.extend_from_slice(self.prefix.as_bytes());
-        append_b64(&mut out, &json);
+        append_b64(&mut out, json);
         let mut mac = self.state.clone();
         mac.update(&out[self.prefix.len()..]);
         let mut tag = [0u8; 64];
@@ -465,9 +483,18 @@ pub(crate) fn decode_claims<T: DeserializeOwned>(
     seg: &str,
     max_depth: usize,
 ) -> Result<Claims<T>, Error> {
-    let bytes = decode_segment(seg, Part::Payload, max_depth)?;
+    with_scratch(|scratch| {
+        let bytes = &mut scratch.bytes;
+        B64.decode_vec(seg, bytes)
+            .map_err(|_| malformed(Part::Payload, Malformed::Base64))?;
+        scan(bytes, max_depth).map_err(|e| scan_error(Part::Payload, e, max_depth))?;
+        parse_claims(bytes)
+    })
+}
+
+fn parse_claims<T: DeserializeOwned>(bytes: &[u8]) -> Result<Claims<T>, Error> {
     let mut diag = Diag::default();
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     let r = ClaimsSeed::<T> {
         diag: &mut diag,
         _t: PhantomData,

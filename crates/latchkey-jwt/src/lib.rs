@@ -7,6 +7,7 @@ mod header;
 mod jws;
 mod key;
 mod scan;
+mod scratch;
 mod strict_ser;
 mod validation;
 

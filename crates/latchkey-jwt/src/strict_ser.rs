@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 
 use crate::scan::{fingerprint, has_duplicates};
+use crate::scratch::Scratch;
 
 /// Why the formatter stopped (serde_json then reports an I/O error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,17 +32,26 @@ pub(crate) struct StrictFormatter {
 }
 
 impl StrictFormatter {
-    pub(crate) fn new(max_depth: usize) -> Self {
+    /// A formatter that keeps its state in `scratch`'s buffers (give them back with
+    /// [`StrictFormatter::finish`]).
+    pub(crate) fn new(max_depth: usize, scratch: &mut Scratch) -> Self {
         StrictFormatter {
             max_depth,
             depth: 0,
-            arena: Vec::with_capacity(64),
-            names: Vec::with_capacity(16),
-            frames: Vec::with_capacity(4),
+            arena: std::mem::take(&mut scratch.arena),
+            names: std::mem::take(&mut scratch.names),
+            frames: std::mem::take(&mut scratch.frames),
             in_key: false,
             key_start: 0,
             refusal: None,
         }
+    }
+
+    /// Returns the buffers to `scratch`.
+    pub(crate) fn finish(self, scratch: &mut Scratch) {
+        scratch.arena = self.arena;
+        scratch.names = self.names;
+        scratch.frames = self.frames;
     }
 
     fn refuse(&mut self, r: Refusal) -> io::Error {
@@ -170,7 +180,7 @@ mod tests {
     use serde::Serialize;
 
     fn write<T: Serialize>(v: &T, depth: usize) -> Result<String, Option<Refusal>> {
-        let mut f = StrictFormatter::new(depth);
+        let mut f = StrictFormatter::new(depth, &mut Scratch::default());
         let mut out = Vec::new();
         let r = v.serialize(&mut serde_json::Serializer::with_formatter(
             &mut out, &mut f,

@@ -11,6 +11,11 @@ pub use latchkey_jwt as jwt;
 #[doc(inline)]
 pub use latchkey_session as session;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[doc(inline)]
+pub use latchkey_redis as redis;
+
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[doc(inline)]

@@ -36,17 +36,19 @@ pub(crate) fn scan(input: &[u8], max_depth: usize) -> Result<()> {
     if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Err(Malformed::ByteOrderMark.into());
     }
-    if std::str::from_utf8(input).is_err() {
-        return Err(Malformed::Utf8.into());
-    }
+    let utf8 = || std::str::from_utf8(input).is_ok();
     let mut s = Scanner {
         b: input,
         pos: 0,
         keys: Vec::with_capacity(16),
         max_depth,
+        non_ascii: false,
     };
     s.ws();
     if s.peek() != Some(b'{') {
+        if !utf8() {
+            return Err(Malformed::Utf8.into());
+        }
         // serde_json decides between "not JSON" and "JSON but not an object".
         return Err(
             if serde_json::from_slice::<serde::de::IgnoredAny>(input).is_ok() {
@@ -56,12 +58,20 @@ pub(crate) fn scan(input: &[u8], max_depth: usize) -> Result<()> {
             },
         );
     }
-    s.value(0)?;
-    s.ws();
-    if s.pos != s.b.len() {
-        return Err(Malformed::Json.into());
+    let r = s.value(0).and_then(|()| {
+        s.ws();
+        if s.pos == s.b.len() {
+            Ok(())
+        } else {
+            Err(SYNTAX)
+        }
+    });
+    // UTF-8 is validated only when a non-ASCII byte was seen (or the scan failed, so that invalid
+    // UTF-8 is reported as such rather than as whatever it broke).
+    if (s.non_ascii || r.is_err()) && !utf8() {
+        return Err(Malformed::Utf8.into());
     }
-    Ok(())
+    r
 }
 
 /// A cheap summary of a member name: its length and first seven bytes. Equal names have equal
@@ -94,6 +104,8 @@ struct Scanner<'a> {
     /// Member names of the objects currently open, innermost last, with their fingerprints.
     keys: Vec<(u64, Cow<'a, [u8]>)>,
     max_depth: usize,
+    /// Whether a byte >= 0x80 was seen (then the input is checked as UTF-8).
+    non_ascii: bool,
 }
 
 /// Bytes that end a number or literal.
@@ -163,6 +175,7 @@ impl<'a> Scanner<'a> {
                     if ENDS_SCALAR[usize::from(c)] {
                         break;
                     }
+                    self.non_ascii |= c >= 0x80;
                     self.pos += 1;
                 }
                 if self.pos == start {
@@ -241,6 +254,8 @@ impl<'a> Scanner<'a> {
             word.copy_from_slice(chunk);
             let w = u64::from_le_bytes(word);
             let m = has(w, b'"') | has(w, b'\\');
+            // Conservative: bytes after a match are looked at again later anyway.
+            self.non_ascii |= w & HIGHS != 0;
             if m != 0 {
                 // The lowest flagged byte is always a true match.
                 self.pos += (m.trailing_zeros() / 8) as usize;
@@ -252,6 +267,7 @@ impl<'a> Scanner<'a> {
             if c == b'"' || c == b'\\' {
                 return;
             }
+            self.non_ascii |= c >= 0x80;
             self.pos += 1;
         }
     }

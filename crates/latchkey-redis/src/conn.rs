@@ -228,12 +228,19 @@ impl Lanes {
         match tokio::time::timeout(self.command_timeout, op(handle)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => {
-                let (error, verdict) = from_redis_error(err);
+                let (error, mut verdict) = from_redis_error(err);
+                if self.cluster && verdict == Verdict::Recheck {
+                    verdict = Verdict::Keep;
+                }
                 self.retire(ticket, verdict);
                 Err(error)
             }
             Err(_elapsed) => {
-                self.retire(ticket, Verdict::Recheck);
+                // A cluster connection spans every node: one slow node must not cost the lane
+                // its connections to the healthy ones (the cluster client reconnects per node).
+                if !self.cluster {
+                    self.retire(ticket, Verdict::Recheck);
+                }
                 Err(StoreError::Timeout)
             }
         }

@@ -164,3 +164,48 @@ async fn per_user_cap_revokes_the_oldest_across_nodes() {
     assert!(store.load(&keys[0]).await.unwrap().is_none());
     assert!(store.load(&keys[1]).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_frozen_node_times_out_its_own_slots_only() {
+    let cluster = cluster();
+    let config = latchkey_redis::RedisStoreConfig::cluster(cluster.urls())
+        .connect_timeout(Duration::from_millis(500))
+        .command_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let store = latchkey_redis::RedisStore::new(config).unwrap();
+    // Enough sessions that every node owns some.
+    let mut owned: Vec<Vec<latchkey_session::SessionKey>> = vec![Vec::new(); 3];
+    for _ in 0..30 {
+        let (_id, key, record) = fresh(Duration::from_secs(60));
+        store.create(&key, &record).await.unwrap();
+        let name = store.session_key_name(&key);
+        let owner = cluster
+            .nodes()
+            .iter()
+            .position(|n| matches!(n.command(&["EXISTS", &name]), Ok(RespValue::Integer(1))))
+            .expect("one node owns the key");
+        owned[owner].push(key);
+    }
+    assert!(owned.iter().all(|keys| !keys.is_empty()));
+
+    cluster.nodes()[0].pause().unwrap();
+    for key in owned[0].iter().take(3) {
+        let started = std::time::Instant::now();
+        let err = store.load(key).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    // The healthy nodes keep serving their sessions meanwhile.
+    for key in owned[1].iter().chain(&owned[2]) {
+        assert!(store.load(key).await.unwrap().is_some());
+    }
+    cluster.nodes()[0].resume().unwrap();
+    for key in owned.iter().flatten() {
+        assert!(store.load(key).await.unwrap().is_some());
+    }
+}

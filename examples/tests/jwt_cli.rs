@@ -6,7 +6,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use latchkey_examples::jwt_cli::{run, EXIT_REJECTED, EXIT_USAGE};
 
-
 fn secret() -> String {
     URL_SAFE_NO_PAD.encode([7u8; 32])
 }

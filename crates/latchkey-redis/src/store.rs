@@ -680,7 +680,8 @@ async fn masters(c: &mut Handle) -> Result<Vec<Node>, RedisError> {
         let (Some(addr), Some(flags)) = (parts.get(1), parts.get(2)) else {
             continue;
         };
-        if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+        // A failing master is kept: counting it fails loudly instead of undercounting.
+        if !flags.split(',').any(|f| f == "master") || flags.contains("noaddr") {
             continue;
         }
         // `ip:port@cport[,hostname]`

@@ -147,10 +147,8 @@ impl Signer {
             Vec::with_capacity(self.prefix.len() + payload_len + 1 + unpadded_len(tag_len));
         out.extend_from_slice(self.prefix.as_bytes());
         append_b64(&mut out, json);
-        let mut mac = self.state.clone();
-        mac.update(&out[self.prefix.len()..]);
         let mut tag = [0u8; 64];
-        let n = mac.finalize_into(&mut tag);
+        let n = self.state.tag_after(&out[self.prefix.len()..], &mut tag);
         out.push(b'.');
         append_b64(&mut out, &tag[..n]);
         // base64url output is ASCII; this check cannot fail.
@@ -366,9 +364,7 @@ impl Verifier {
         if n != alg.output_len() {
             return Err(ErrorKind::InvalidSignature.into());
         }
-        let mut mac = key.mac();
-        mac.update(parts.signing_input);
-        if !mac.verify(&sig[..n]) {
+        if !key.state().verify_after(parts.signing_input, &sig[..n]) {
             return Err(ErrorKind::InvalidSignature.into());
         }
 
@@ -488,13 +484,17 @@ pub(crate) fn decode_claims<T: DeserializeOwned>(
         B64.decode_vec(seg, bytes)
             .map_err(|_| malformed(Part::Payload, Malformed::Base64))?;
         scan(bytes, max_depth).map_err(|e| scan_error(Part::Payload, e, max_depth))?;
-        parse_claims(bytes)
+        // The scan has checked UTF-8 (or seen only ASCII), so this cannot fail. Validating the
+        // whole payload once here lets serde_json borrow each string without checking it again.
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| malformed(Part::Payload, Malformed::Utf8))?;
+        parse_claims(text)
     })
 }
 
-fn parse_claims<T: DeserializeOwned>(bytes: &[u8]) -> Result<Claims<T>, Error> {
+fn parse_claims<T: DeserializeOwned>(text: &str) -> Result<Claims<T>, Error> {
     let mut diag = Diag::default();
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let r = ClaimsSeed::<T> {
         diag: &mut diag,
         _t: PhantomData,

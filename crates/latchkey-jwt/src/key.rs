@@ -93,23 +93,34 @@ impl MacState {
         }
     }
 
-    /// Writes the tag into `out` and returns its length.
+    /// The tag of this state followed by `data`, written into `out`; returns its length.
+    ///
+    /// Clones only the variant in use, on the stack of its own arm: cloning the whole enum (sized
+    /// for HMAC-SHA512) and moving it through `update` and `finalize_into` cost several copies
+    /// of a few hundred bytes per token.
     #[inline]
-    pub(crate) fn finalize_into(self, out: &mut [u8; 64]) -> usize {
+    pub(crate) fn tag_after(&self, data: &[u8], out: &mut [u8; 64]) -> usize {
         match self {
-            MacState::S256(m) => copy_tag(&m.finalize().into_bytes(), out),
-            MacState::S384(m) => copy_tag(&m.finalize().into_bytes(), out),
-            MacState::S512(m) => copy_tag(&m.finalize().into_bytes(), out),
+            MacState::S256(m) => {
+                copy_tag(&m.clone().chain_update(data).finalize().into_bytes(), out)
+            }
+            MacState::S384(m) => {
+                copy_tag(&m.clone().chain_update(data).finalize().into_bytes(), out)
+            }
+            MacState::S512(m) => {
+                copy_tag(&m.clone().chain_update(data).finalize().into_bytes(), out)
+            }
         }
     }
 
-    /// Constant-time comparison of the full tag.
+    /// Whether `tag` is the full tag of this state followed by `data`, compared in constant time.
+    /// Clones only the variant in use, like [`MacState::tag_after`].
     #[inline]
-    pub(crate) fn verify(self, tag: &[u8]) -> bool {
+    pub(crate) fn verify_after(&self, data: &[u8], tag: &[u8]) -> bool {
         match self {
-            MacState::S256(m) => m.verify_slice(tag).is_ok(),
-            MacState::S384(m) => m.verify_slice(tag).is_ok(),
-            MacState::S512(m) => m.verify_slice(tag).is_ok(),
+            MacState::S256(m) => m.clone().chain_update(data).verify_slice(tag).is_ok(),
+            MacState::S384(m) => m.clone().chain_update(data).verify_slice(tag).is_ok(),
+            MacState::S512(m) => m.clone().chain_update(data).verify_slice(tag).is_ok(),
         }
     }
 }
@@ -223,6 +234,12 @@ impl HmacKey {
     #[inline]
     pub(crate) fn mac(&self) -> MacState {
         self.state.clone()
+    }
+
+    /// The keyed state itself, for [`MacState::verify_after`] without a clone of the enum.
+    #[inline]
+    pub(crate) fn state(&self) -> &MacState {
+        &self.state
     }
 }
 

@@ -1,6 +1,5 @@
 //! The session layer and extractor through a real axum `Router` (in-process, `oneshot`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -10,79 +9,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::BodyExt;
 use latchkey_axum::{Session, SessionLayer, SessionRejection};
-use latchkey_session::{
-    async_trait, CookieKey, Delta, MemoryStore, SessionInfo, SessionKey, SessionManager,
-    SessionRecord, SessionStore, StoreError, Timestamp,
-};
+use latchkey_session::{CookieKey, MemoryStore, SessionManager, SessionStore};
+use latchkey_testkit::FaultyStore;
 use tower::ServiceExt;
 
-/// A memory store that can be switched off: every call fails as "unavailable" while down.
-#[derive(Debug, Default)]
-struct Switchable {
-    inner: MemoryStore,
-    down: AtomicBool,
-}
-
-impl Switchable {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable(
-                "connection refused to 10.1.2.3:6379 (internal detail)".into(),
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl SessionStore for Switchable {
-    async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.create(key, record).await
-    }
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        self.check()?;
-        self.inner.load(key).await
-    }
-    async fn save(&self, key: &SessionKey, delta: &Delta) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.save(key, delta).await
-    }
-    async fn touch(
-        &self,
-        key: &SessionKey,
-        last_seen: Timestamp,
-        idle_deadline: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.touch(key, last_seen, idle_deadline).await
-    }
-    async fn retire(&self, key: &SessionKey, until: Timestamp) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.retire(key, until).await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
-        self.check()?;
-        self.inner.list_for_user(user_id).await
-    }
-    async fn delete_all_for_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionKey>,
-    ) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.delete_all_for_user(user_id, keep).await
-    }
-    async fn count(&self) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.count().await
-    }
-}
+/// A memory store that can be switched off: every call fails as "unavailable" while down,
+/// with an internal-looking detail that must never reach a response.
+type Switchable = FaultyStore<MemoryStore>;
 
 async fn health() -> &'static str {
     "ok"
@@ -120,7 +53,7 @@ struct App {
 }
 
 fn app_with(configure: impl FnOnce(SessionLayer) -> SessionLayer) -> App {
-    let store = Arc::new(Switchable::default());
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let manager = SessionManager::builder(
         store.clone(),
         CookieKey::from_secret(&[9; 32]).expect("key"),
@@ -175,7 +108,7 @@ impl App {
     }
 
     async fn count(&self) -> u64 {
-        self.store.inner.count().await.expect("count")
+        self.store.inner().count().await.expect("count")
     }
 }
 
@@ -216,7 +149,7 @@ async fn health_never_touches_the_store_even_when_it_is_down() {
     let app = app();
     let written = app.send(request("POST", "/write", None)).await;
     let cookie = cookie_pair(written.set_cookie.as_deref().expect("cookie"));
-    app.store.down.store(true, Ordering::SeqCst);
+    app.store.set_down(true);
     let reply = app.send(request("GET", "/health", Some(&cookie))).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.set_cookie.is_none());
@@ -379,7 +312,7 @@ async fn store_unavailable_is_an_opaque_503_and_recovers() {
     let app = app();
     let login = app.send(request("POST", "/login", None)).await;
     let cookie = cookie_pair(login.set_cookie.as_deref().expect("cookie"));
-    app.store.down.store(true, Ordering::SeqCst);
+    app.store.set_down(true);
     for req in [
         request("GET", "/me", Some(&cookie)),
         request("GET", "/read", Some(&cookie)),
@@ -390,7 +323,7 @@ async fn store_unavailable_is_an_opaque_503_and_recovers() {
         assert_eq!(reply.body, r#"{"error":"service_unavailable"}"#);
         assert!(reply.set_cookie.is_none());
     }
-    app.store.down.store(false, Ordering::SeqCst);
+    app.store.set_down(false);
     let reply = app.send(request("GET", "/me", Some(&cookie))).await;
     assert_eq!(
         (reply.status, reply.body.as_str()),

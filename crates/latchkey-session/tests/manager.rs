@@ -1,117 +1,29 @@
 //! Policy tests for `SessionManager`, with a manual clock and a store wrapper that counts
 //! operations and injects failures.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use latchkey_session::{
-    ConfigError, CookieKey, Delta, ManualClock, MemoryStore, SameSite, SessionCapPolicy,
-    SessionError, SessionEvent, SessionInfo, SessionKey, SessionManager, SessionRecord,
-    SessionStore, StoreError, StoreUnavailablePolicy, Timestamp,
+    ConfigError, CookieKey, ManualClock, MemoryStore, SameSite, SessionCapPolicy, SessionError,
+    SessionEvent, SessionManager, SessionStore, StoreError, StoreUnavailablePolicy, Timestamp,
 };
+use latchkey_testkit::FaultyStore;
 use serde_json::json;
 
 const MIN: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);
 const START: u64 = 1_700_000_000_000;
 
-/// Wraps a `MemoryStore`: counts every call, can fail every call (`down`), can answer
-/// `Conflict` to the next N creates.
-#[derive(Debug, Default)]
-struct TestStore {
-    inner: MemoryStore,
-    down: AtomicBool,
-    conflicts: AtomicUsize,
-    calls: AtomicUsize,
-    touches: AtomicUsize,
-    saves: AtomicUsize,
-    creates: AtomicUsize,
-}
+/// A `MemoryStore` on the test's clock, wrapped to count calls and inject failures.
+type TestStore = FaultyStore<MemoryStore>;
 
-impl TestStore {
-    fn with_clock(clock: &ManualClock) -> Self {
-        Self {
-            inner: MemoryStore::builder()
-                .clock(Arc::new(clock.clone()))
-                .build(),
-            ..Self::default()
-        }
-    }
-    fn enter(&self) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable(Box::new(std::io::Error::new(
-                std::io::ErrorKind::ConnectionRefused,
-                "test store is down",
-            ))))
-        } else {
-            Ok(())
-        }
-    }
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl SessionStore for TestStore {
-    async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError> {
-        self.enter()?;
-        self.creates.fetch_add(1, Ordering::SeqCst);
-        if self
-            .conflicts
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StoreError::Conflict);
-        }
-        self.inner.create(key, record).await
-    }
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        self.enter()?;
-        self.inner.load(key).await
-    }
-    async fn save(&self, key: &SessionKey, delta: &Delta) -> Result<bool, StoreError> {
-        self.enter()?;
-        self.saves.fetch_add(1, Ordering::SeqCst);
-        self.inner.save(key, delta).await
-    }
-    async fn touch(
-        &self,
-        key: &SessionKey,
-        last_seen: Timestamp,
-        idle: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.enter()?;
-        self.touches.fetch_add(1, Ordering::SeqCst);
-        self.inner.touch(key, last_seen, idle).await
-    }
-    async fn retire(&self, key: &SessionKey, until: Timestamp) -> Result<bool, StoreError> {
-        self.enter()?;
-        self.inner.retire(key, until).await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.enter()?;
-        self.inner.delete(key).await
-    }
-    async fn list_for_user(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
-        self.enter()?;
-        self.inner.list_for_user(user_id).await
-    }
-    async fn delete_all_for_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionKey>,
-    ) -> Result<u64, StoreError> {
-        self.enter()?;
-        self.inner.delete_all_for_user(user_id, keep).await
-    }
-    async fn count(&self) -> Result<u64, StoreError> {
-        self.enter()?;
-        self.inner.count().await
-    }
+fn test_store(clock: &ManualClock) -> TestStore {
+    FaultyStore::new(
+        MemoryStore::builder()
+            .clock(Arc::new(clock.clone()))
+            .build(),
+    )
 }
 
 struct Fixture {
@@ -131,7 +43,7 @@ fn fixture_with(
     ) -> latchkey_session::SessionManagerBuilder,
 ) -> Fixture {
     let clock = ManualClock::new(Timestamp::from_unix_millis(START));
-    let store = Arc::new(TestStore::with_clock(&clock));
+    let store = Arc::new(test_store(&clock));
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
     let builder = SessionManager::builder(Arc::clone(&store) as Arc<dyn SessionStore>, key())
@@ -161,7 +73,7 @@ fn cookie_pair(set_cookie: &str) -> String {
 
 impl Fixture {
     async fn count(&self) -> u64 {
-        self.store.inner.count().await.expect("test helper")
+        self.store.inner().count().await.expect("test helper")
     }
 
     /// One request that inserts `k = v`; returns the cookie to send next time.
@@ -212,7 +124,7 @@ async fn ten_thousand_requests_that_never_write_store_nothing_and_send_no_cookie
         assert!(response.is_empty(), "request {i} must not send a cookie");
     }
     assert_eq!(f.count().await, 0);
-    assert_eq!(f.store.creates.load(Ordering::SeqCst), 0);
+    assert_eq!(f.store.creates(), 0);
     assert!(f.take_events().is_empty());
 }
 
@@ -300,11 +212,11 @@ async fn only_modified_sessions_are_written_and_only_the_delta() {
     assert_eq!(f.read(&cookie, "c").await, Some(3));
     assert_eq!(f.read(&cookie, "a").await, Some(1));
     // Writing the same value again is not a modification.
-    let saves = f.store.saves.load(Ordering::SeqCst);
+    let saves = f.store.saves();
     let r3 = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
     r3.insert("a", &1).await.unwrap();
     assert!(f.manager.finish(&r3).await.unwrap().is_empty());
-    assert_eq!(f.store.saves.load(Ordering::SeqCst), saves);
+    assert_eq!(f.store.saves(), saves);
 }
 
 #[tokio::test]
@@ -314,17 +226,13 @@ async fn idle_timeout_expires_and_rolling_touch_is_throttled() {
     // 10 min in: 20 of 30 min remain (> half): no touch.
     f.clock.advance(10 * MIN);
     assert_eq!(f.read(&cookie, "a").await, Some(1));
-    assert_eq!(f.store.touches.load(Ordering::SeqCst), 0);
+    assert_eq!(f.store.touches(), 0);
     // 16 min in: 14 min remain (< half): one touch, back to 30.
     f.clock.advance(6 * MIN);
     assert_eq!(f.read(&cookie, "a").await, Some(1));
-    assert_eq!(f.store.touches.load(Ordering::SeqCst), 1);
+    assert_eq!(f.store.touches(), 1);
     assert_eq!(f.read(&cookie, "a").await, Some(1));
-    assert_eq!(
-        f.store.touches.load(Ordering::SeqCst),
-        1,
-        "only once per half idle timeout"
-    );
+    assert_eq!(f.store.touches(), 1, "only once per half idle timeout");
     // 16 + 29 = 45 min after creation: alive thanks to the touch.
     f.clock.advance(29 * MIN);
     assert_eq!(f.read(&cookie, "a").await, Some(1));
@@ -479,7 +387,7 @@ async fn a_revoked_session_is_not_recreated_by_a_request_in_flight() {
     assert_eq!(in_flight.get::<i64>("a").await.unwrap(), Some(1));
     // Meanwhile: remote logout.
     let key = in_flight.key().await.unwrap().unwrap();
-    assert!(f.store.inner.delete(&key).await.unwrap());
+    assert!(f.store.inner().delete(&key).await.unwrap());
     in_flight.insert("b", &2).await.unwrap();
     let response = f.manager.finish(&in_flight).await.unwrap();
     assert!(response.is_empty());
@@ -584,7 +492,7 @@ async fn store_down_with_fail_policy_is_an_unavailable_error_and_loses_nothing()
     let f = fixture();
     let cookie = f.create_session("a", 1).await;
     // Down while loading.
-    f.store.down.store(true, Ordering::SeqCst);
+    f.store.set_down(true);
     let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
     let err = s.get::<i64>("a").await.unwrap_err();
     assert!(err.is_unavailable());
@@ -594,18 +502,18 @@ async fn store_down_with_fail_policy_is_an_unavailable_error_and_loses_nothing()
     );
     assert!(f.manager.finish(&s).await.unwrap().is_empty());
     // Up while loading, down while saving.
-    f.store.down.store(false, Ordering::SeqCst);
+    f.store.set_down(false);
     let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
     s.insert("a", &2).await.unwrap();
     s.cycle_id().await.unwrap();
-    f.store.down.store(true, Ordering::SeqCst);
+    f.store.set_down(true);
     let err = f.manager.finish(&s).await.unwrap_err();
     assert!(err.is_unavailable());
     // Back up: the session is still there, unchanged, under the old cookie.
-    f.store.down.store(false, Ordering::SeqCst);
+    f.store.set_down(false);
     assert_eq!(f.read(&cookie, "a").await, Some(1));
     // A new session that cannot be created: an error, not a panic or a bogus cookie.
-    f.store.down.store(true, Ordering::SeqCst);
+    f.store.set_down(true);
     let s = f.manager.load_from_headers(None, None);
     s.insert("x", &1).await.unwrap();
     assert!(f.manager.finish(&s).await.unwrap_err().is_unavailable());
@@ -615,7 +523,7 @@ async fn store_down_with_fail_policy_is_an_unavailable_error_and_loses_nothing()
 async fn store_down_with_anonymous_policy_carries_on_without_a_session() {
     let f = fixture_with(|b| b.store_unavailable(StoreUnavailablePolicy::Anonymous));
     let cookie = f.create_session("a", 1).await;
-    f.store.down.store(true, Ordering::SeqCst);
+    f.store.set_down(true);
     let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
     assert_eq!(s.get::<i64>("a").await.unwrap(), None, "reads as anonymous");
     s.insert("b", &2).await.unwrap();
@@ -626,12 +534,12 @@ async fn store_down_with_anonymous_policy_carries_on_without_a_session() {
         "cookie untouched"
     );
     // A write that fails at the end is dropped, not an error.
-    f.store.down.store(false, Ordering::SeqCst);
+    f.store.set_down(false);
     let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
     s.insert("c", &3).await.unwrap();
-    f.store.down.store(true, Ordering::SeqCst);
+    f.store.set_down(true);
     assert!(f.manager.finish(&s).await.unwrap().is_empty());
-    f.store.down.store(false, Ordering::SeqCst);
+    f.store.set_down(false);
     assert_eq!(
         f.read(&cookie, "a").await,
         Some(1),
@@ -643,12 +551,12 @@ async fn store_down_with_anonymous_policy_carries_on_without_a_session() {
 #[tokio::test]
 async fn a_key_collision_on_create_is_retried_with_a_fresh_id() {
     let f = fixture();
-    f.store.conflicts.store(2, Ordering::SeqCst);
+    f.store.conflict_next_creates(2);
     let cookie = f.create_session("a", 1).await;
-    assert_eq!(f.store.creates.load(Ordering::SeqCst), 3);
+    assert_eq!(f.store.creates(), 3);
     assert_eq!(f.read(&cookie, "a").await, Some(1));
     // A store that always conflicts: a Conflict error after a bounded number of tries.
-    f.store.conflicts.store(usize::MAX, Ordering::SeqCst);
+    f.store.conflict_next_creates(usize::MAX);
     let s = f.manager.load_from_headers(None, None);
     s.insert("a", &1).await.unwrap();
     assert!(matches!(
@@ -828,7 +736,7 @@ async fn finish_twice_and_writes_after_finish_do_nothing() {
     assert_eq!(f.count().await, 1);
     s.insert("b", &2).await.unwrap();
     assert!(f.manager.finish(&s).await.unwrap().is_empty());
-    assert_eq!(f.store.saves.load(Ordering::SeqCst), 0);
+    assert_eq!(f.store.saves(), 0);
 }
 
 #[tokio::test]
@@ -850,7 +758,7 @@ async fn logging_in_as_another_user_does_not_inherit_the_previous_users_data() {
     assert_eq!(s.get::<String>("secret").await.unwrap(), None);
     assert!(f
         .store
-        .inner
+        .inner()
         .list_for_user("alice")
         .await
         .unwrap()

@@ -22,9 +22,13 @@
 //! # }
 //! ```
 //!
-//! The [`redis`] module starts private `redis-server` processes for the Redis backend's tests.
+//! The [`redis`] module starts private `redis-server` processes for the Redis backend's tests;
+//! [`FaultyStore`] wraps any store to count calls and inject outages and ID collisions.
 
+mod faulty;
 pub mod redis;
+
+pub use faulty::{FaultyStore, UNAVAILABLE_DETAIL};
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -223,11 +223,17 @@ impl ManagerInner {
         }
     }
 
-    async fn create_with_fresh_id(&self, record: &SessionRecord) -> Result<SessionId, StoreError> {
+    /// Stores `record` under a fresh ID, retrying on collision; returns the ID and its store key
+    /// (hashed once here, not again by the caller).
+    async fn create_with_fresh_id(
+        &self,
+        record: &SessionRecord,
+    ) -> Result<(SessionId, SessionKey), StoreError> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = SessionId::generate();
-            match self.store.create(&id.key(), record).await {
-                Ok(()) => return Ok(id),
+            let key = id.key();
+            match self.store.create(&key, record).await {
+                Ok(()) => return Ok((id, key)),
                 Err(StoreError::Conflict) => {
                     tracing::warn!("session key collision on create; retrying with a fresh ID");
                 }
@@ -682,11 +688,10 @@ impl SessionManager {
             record.data = st.data;
             record.user_id.clone_from(&st.user_id);
             record.metadata = st.metadata.unwrap_or_default();
-            let id = match m.create_with_fresh_id(&record).await {
-                Ok(id) => id,
+            let (id, key) = match m.create_with_fresh_id(&record).await {
+                Ok(created) => created,
                 Err(err) => return m.write_failed(err, "create"),
             };
-            let key = id.key();
             m.emit(SessionEvent::Created { key });
             if let (true, Some(user_id)) = (st.logged_in, st.user_id) {
                 m.emit(SessionEvent::LoggedIn { key, user_id });
@@ -717,11 +722,10 @@ impl SessionManager {
             } else {
                 stored.metadata
             };
-            let id = match m.create_with_fresh_id(&record).await {
-                Ok(id) => id,
+            let (id, new) = match m.create_with_fresh_id(&record).await {
+                Ok(created) => created,
                 Err(err) => return m.write_failed(err, "create cycled session"),
             };
-            let new = id.key();
             let until = now.saturating_add(m.cycle_grace);
             match m.store.retire(&stored.key, until).await {
                 Ok(_) => {}

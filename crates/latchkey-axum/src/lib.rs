@@ -8,4 +8,4 @@ mod session;
 
 pub use bearer::{Bearer, BearerRejection};
 pub use rejection::{CsrfRejection, SessionRejection};
-pub use session::{Session, SessionLayer, SessionService};
+pub use session::{ResponseFuture, Session, SessionLayer, SessionService};

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
@@ -52,7 +53,7 @@ use crate::rejection::{json_error, CsrfRejection, SessionRejection};
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
-    config: std::sync::Arc<Config>,
+    config: Arc<Config>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ impl SessionLayer {
     #[must_use]
     pub fn new(manager: SessionManager) -> Self {
         Self {
-            config: std::sync::Arc::new(Config {
+            config: Arc::new(Config {
                 manager,
                 origin_check: Some(OriginCheck::new()),
                 csrf_header: Some(HeaderName::from_static(DEFAULT_CSRF_HEADER)),
@@ -78,7 +79,7 @@ impl SessionLayer {
 
     fn config_mut(&mut self) -> &mut Config {
         // Layers are configured before they are cloned into a router; a shared config is copied.
-        std::sync::Arc::make_mut(&mut self.config)
+        Arc::make_mut(&mut self.config)
     }
 
     /// Also accept unsafe requests from `origin` (`scheme://host[:port]`), e.g. a front end on
@@ -167,7 +168,7 @@ impl<S> Layer<S> for SessionLayer {
 #[derive(Debug, Clone)]
 pub struct SessionService<S> {
     inner: S,
-    config: std::sync::Arc<Config>,
+    config: Arc<Config>,
 }
 
 /// The session of the current request, put there by [`SessionLayer`]. Derefs to
@@ -244,94 +245,199 @@ fn cookie_bytes(headers: &axum::http::HeaderMap) -> Option<std::borrow::Cow<'_, 
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionService`].
+    ///
+    /// A request whose session needs no store write at the end (never used, or only read)
+    /// is answered by this future without allocating; CSRF checks and store writes run in a
+    /// boxed future.
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        state: FutureState<F, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = FutureStateProj]
+    enum FutureState<F, E> {
+        // The inner service is running; its response then gets the manager's verdict.
+        Inner {
+            #[pin]
+            future: F,
+            session: Option<latchkey_session::Session>,
+            config: Arc<Config>,
+        },
+        // Anything that awaits the store.
+        Boxed { future: BoxFuture<Result<Response, E>> },
+    }
+}
+
+impl<F, E> std::fmt::Debug for ResponseFuture<F, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+    E: Send + 'static,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                FutureStateProj::Inner {
+                    future,
+                    session,
+                    config,
+                } => {
+                    let response = match std::task::ready!(future.poll(cx)) {
+                        Ok(response) => response,
+                        Err(error) => return Poll::Ready(Err(error)),
+                    };
+                    let Some(session) = session.take() else {
+                        // Polled again after completion: a caller bug; answer without a session.
+                        return Poll::Ready(Ok(response));
+                    };
+                    if config.manager.finish_without_store(&session) {
+                        return Poll::Ready(Ok(response));
+                    }
+                    let config = Arc::clone(config);
+                    state.set(FutureState::Boxed {
+                        future: Box::pin(async move {
+                            Ok(finish(&config.manager, &session, response).await)
+                        }),
+                    });
+                }
+                FutureStateProj::Boxed { future } => return future.as_mut().poll(cx),
+            }
+        }
+    }
+}
+
 impl<S, B> Service<Request<B>> for SessionService<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
     B: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response, S::Error>>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let boxed = |future: BoxFuture<Result<Response, S::Error>>| ResponseFuture {
+            state: FutureState::Boxed { future },
+        };
         // The clone that was driven to readiness serves this call; a fresh clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = self.config.clone();
-        Box::pin(async move {
-            let unsafe_method = !is_safe_method(request.method());
-            if unsafe_method {
-                if let Some(check) = &config.origin_check {
-                    if !check.allows_request(&request) {
-                        return Ok(CsrfRejection::ForeignOrigin.into_response());
-                    }
+        let config = Arc::clone(&self.config);
+        let unsafe_method = !is_safe_method(request.method());
+        if unsafe_method {
+            if let Some(check) = &config.origin_check {
+                if !check.allows_request(&request) {
+                    return boxed(Box::pin(async {
+                        Ok(CsrfRejection::ForeignOrigin.into_response())
+                    }));
                 }
             }
+        }
+        // Reading the headers and verifying the cookie need no store access, so they happen
+        // here, before the request goes to the inner service.
+        let session = {
             let manager = &config.manager;
-            let session = {
-                let headers = request.headers();
-                let cookies = cookie_bytes(headers);
-                let session_header = manager
-                    .session_header_name()
-                    .and_then(|name| headers.get(name))
-                    .map(HeaderValue::as_bytes);
-                manager.load_from_headers(cookies.as_deref(), session_header)
+            let headers = request.headers();
+            let cookies = cookie_bytes(headers);
+            let session_header = manager
+                .session_header_name()
+                .and_then(|name| headers.get(name))
+                .map(HeaderValue::as_bytes);
+            manager.load_from_headers(cookies.as_deref(), session_header)
+        };
+        request.extensions_mut().insert(Session(session.clone()));
+        match (unsafe_method, config.csrf_header.clone()) {
+            (true, Some(csrf_header)) => boxed(Box::pin(async move {
+                let presented = request.headers().get(&csrf_header).cloned();
+                if let Err(rejection) = check_csrf_token(&session, presented.as_ref()).await {
+                    return Ok(rejection);
+                }
+                let response = inner.call(request).await?;
+                Ok(finish(&config.manager, &session, response).await)
+            })),
+            _ => ResponseFuture {
+                state: FutureState::Inner {
+                    future: inner.call(request),
+                    session: Some(session),
+                    config,
+                },
+            },
+        }
+    }
+}
+
+/// The synchronizer-token check for an unsafe request: the token stored in the session (if
+/// any) must equal the CSRF header the request presented, compared in constant time.
+async fn check_csrf_token(
+    session: &latchkey_session::Session,
+    presented: Option<&HeaderValue>,
+) -> Result<(), Response> {
+    match session.get_value(CSRF_SESSION_KEY).await {
+        Ok(Some(expected)) => {
+            let expected = expected.as_str().unwrap_or_default().as_bytes();
+            let presented = presented.map(HeaderValue::as_bytes);
+            let matches = match presented {
+                Some(presented) if !expected.is_empty() => bool::from(presented.ct_eq(expected)),
+                _ => false,
             };
-            if unsafe_method {
-                if let Some(name) = &config.csrf_header {
-                    match session.get_value(CSRF_SESSION_KEY).await {
-                        Ok(Some(expected)) => {
-                            let expected = expected.as_str().unwrap_or_default().as_bytes();
-                            let presented = request.headers().get(name).map(HeaderValue::as_bytes);
-                            let matches = match presented {
-                                Some(presented) if !expected.is_empty() => {
-                                    bool::from(presented.ct_eq(expected))
-                                }
-                                _ => false,
-                            };
-                            if !matches {
-                                return Ok(CsrfRejection::BadToken.into_response());
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(error) => return Ok(SessionRejection::from(error).into_response()),
+            if matches {
+                Ok(())
+            } else {
+                Err(CsrfRejection::BadToken.into_response())
+            }
+        }
+        Ok(None) => Ok(()),
+        Err(error) => Err(SessionRejection::from(error).into_response()),
+    }
+}
+
+/// Runs the manager's end-of-request policy and adds its `Set-Cookie` (or session header) to
+/// `response`; a store failure becomes the mapped error response.
+async fn finish(
+    manager: &SessionManager,
+    session: &latchkey_session::Session,
+    mut response: Response,
+) -> Response {
+    match manager.finish(session).await {
+        Ok(decision) => {
+            if let Some(cookie) = decision.set_cookie() {
+                match HeaderValue::from_str(cookie.as_str()) {
+                    Ok(value) => {
+                        response.headers_mut().append(header::SET_COOKIE, value);
+                    }
+                    Err(_) => {
+                        tracing::error!("session cookie is not a valid header value");
+                        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
                     }
                 }
             }
-            request.extensions_mut().insert(Session(session.clone()));
-            let mut response = inner.call(request).await?;
-            match manager.finish(&session).await {
-                Ok(decision) => {
-                    if let Some(cookie) = decision.set_cookie() {
-                        match HeaderValue::from_str(cookie.as_str()) {
-                            Ok(value) => {
-                                response.headers_mut().append(header::SET_COOKIE, value);
-                            }
-                            Err(_) => {
-                                tracing::error!("session cookie is not a valid header value");
-                                return Ok(json_error(
-                                    StatusCode::INTERNAL_SERVER_ERROR,
-                                    "internal_error",
-                                ));
-                            }
-                        }
-                    }
-                    if let Some((name, value)) = decision.session_header() {
-                        if let (Ok(name), Ok(value)) =
-                            (HeaderName::try_from(name), HeaderValue::from_str(value))
-                        {
-                            response.headers_mut().insert(name, value);
-                        }
-                    }
-                    Ok(response)
+            if let Some((name, value)) = decision.session_header() {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name), HeaderValue::from_str(value))
+                {
+                    response.headers_mut().insert(name, value);
                 }
-                Err(error) => Ok(SessionRejection::from(error).into_response()),
             }
-        })
+            response
+        }
+        Err(error) => SessionRejection::from(error).into_response(),
     }
 }

@@ -203,17 +203,22 @@ impl ManagerInner {
         }
     }
 
+    /// The live record of `id`, with its store key and the time it was found live.
     async fn load_record(
         &self,
         id: &SessionId,
-    ) -> Result<Option<(SessionKey, SessionRecord)>, StoreError> {
+    ) -> Result<Option<(SessionKey, SessionRecord, Timestamp)>, StoreError> {
         let key = id.key();
         match self.store.load(&key).await {
-            Ok(Some(record)) if record.is_expired(self.clock.now()) => {
-                self.emit(SessionEvent::ExpiredOnRead { key });
-                Ok(None)
+            Ok(Some(record)) => {
+                let now = self.clock.now();
+                if record.is_expired(now) {
+                    self.emit(SessionEvent::ExpiredOnRead { key });
+                    Ok(None)
+                } else {
+                    Ok(Some((key, record, now)))
+                }
             }
-            Ok(Some(record)) => Ok(Some((key, record))),
             Ok(None) => Ok(None),
             Err(StoreError::Corrupt(source)) => {
                 tracing::warn!(%key, error = %source, "corrupt session record treated as no session");
@@ -625,7 +630,9 @@ impl SessionManager {
     /// [`SessionError::Store`] when a store write fails and the policy is
     /// [`StoreUnavailablePolicy::Fail`].
     pub async fn finish(&self, session: &Session) -> Result<SessionResponse, SessionError> {
-        let m = &*self.inner;
+        if self.finish_without_store(session) {
+            return Ok(SessionResponse::default());
+        }
         let st = {
             let mut guard = session.state();
             if guard.finished {
@@ -634,6 +641,47 @@ impl SessionManager {
             guard.finished = true;
             std::mem::replace(&mut *guard, State::finished())
         };
+        // Boxed: this future stays small for the common request that only read its session,
+        // at the price of one allocation next to a store write.
+        Box::pin(self.finish_writes(st)).await
+    }
+
+    /// [`finish`](Self::finish) for the case that needs no store access, done synchronously:
+    /// when the session was never used, or was only read and its idle deadline is not due
+    /// for extension, it is finished (there is nothing to add to the response) and `true`
+    /// is returned. Otherwise nothing happens and `false` says that
+    /// [`finish`](Self::finish) must run. Adapters use it to skip allocating a future for
+    /// the requests that make up most traffic.
+    ///
+    /// Whether a read-only session is due for extension is judged at the time it was loaded.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use latchkey_session::{CookieKey, MemoryStore, SessionManager};
+    /// # let manager = SessionManager::builder(
+    /// #     Arc::new(MemoryStore::new()),
+    /// #     CookieKey::from_secret(&[7; 32]).unwrap(),
+    /// # ).build().unwrap();
+    /// let session = manager.load_from_headers(None, None);
+    /// // The handler never used its session: nothing to store, no cookie.
+    /// assert!(manager.finish_without_store(&session));
+    /// ```
+    #[must_use]
+    pub fn finish_without_store(&self, session: &Session) -> bool {
+        let mut guard = session.state();
+        if guard.finished {
+            return true;
+        }
+        if !self.inner.nothing_to_write(&guard) {
+            return false;
+        }
+        *guard = State::finished();
+        true
+    }
+
+    /// The store writes [`finish`](Self::finish) decided on, and the response that follows.
+    async fn finish_writes(&self, st: State) -> Result<SessionResponse, SessionError> {
+        let m = &*self.inner;
         let now = m.clock.now();
         let transport = st.transport;
 
@@ -818,6 +866,34 @@ impl SessionManager {
 }
 
 impl ManagerInner {
+    /// True when `finish` has nothing to do for `st`: an unused or degraded session, or a
+    /// loaded one that was only read and whose idle deadline needs no extension yet (judged
+    /// at the time it was loaded). Must agree with `finish_writes`, which answers these
+    /// cases the same way, without writing.
+    fn nothing_to_write(&self, st: &State) -> bool {
+        if st.destroy {
+            return false;
+        }
+        match st.phase {
+            Phase::Unloaded => true,
+            Phase::Degraded => !st.is_modified(),
+            Phase::Loaded => {
+                let Some(stored) = &st.stored else {
+                    return st.data.is_empty() && st.user_id.is_none();
+                };
+                if st.cycle || st.is_modified() {
+                    return false;
+                }
+                let now = stored.loaded_at;
+                let remaining = stored.idle_deadline.saturating_duration_since(now);
+                let extended = now
+                    .saturating_add(self.idle_timeout)
+                    .min(stored.absolute_deadline);
+                !(remaining < self.touch_below && extended > stored.idle_deadline)
+            }
+        }
+    }
+
     /// After a save or touch: persistent cookies get a fresh `Max-Age`; browser-session cookies
     /// and header clients need nothing.
     fn refresh(
@@ -901,6 +977,8 @@ enum Phase {
 struct Stored {
     id: SessionId,
     key: SessionKey,
+    /// When this request found the session live.
+    loaded_at: Timestamp,
     created_at: Timestamp,
     idle_deadline: Timestamp,
     absolute_deadline: Timestamp,
@@ -996,12 +1074,13 @@ impl Session {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Loads the session once. Never holds the lock across the store call.
-    async fn ensure_loaded(&self) -> Result<(), SessionError> {
+    /// The state, loaded from the store on first use (and only then). Never holds the lock
+    /// across the store call.
+    async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
         let incoming = {
             let st = self.state();
             if st.phase != Phase::Unloaded {
-                return Ok(());
+                return Ok(st);
             }
             st.incoming.clone()
         };
@@ -1012,13 +1091,14 @@ impl Session {
         };
         let mut st = self.state();
         if st.phase != Phase::Unloaded {
-            return Ok(()); // another task of this request loaded it meanwhile
+            return Ok(st); // another task of this request loaded it meanwhile
         }
         match loaded {
-            Ok(Some((key, record))) => {
+            Ok(Some((key, record, loaded_at))) => {
                 st.stored = incoming.map(|id| Stored {
                     id,
                     key,
+                    loaded_at,
                     created_at: record.created_at,
                     idle_deadline: record.idle_deadline,
                     absolute_deadline: record.absolute_deadline,
@@ -1027,26 +1107,21 @@ impl Session {
                 st.data = record.data;
                 st.user_id = record.user_id;
                 st.phase = Phase::Loaded;
-                Ok(())
+                Ok(st)
             }
             Ok(None) => {
                 st.phase = Phase::Loaded;
-                Ok(())
+                Ok(st)
             }
             Err(err) => match m.unavailable {
                 StoreUnavailablePolicy::Fail => Err(SessionError::Store(err)),
                 StoreUnavailablePolicy::Anonymous => {
                     tracing::warn!(error = %err, "session store unavailable; continuing as an anonymous request");
                     st.phase = Phase::Degraded;
-                    Ok(())
+                    Ok(st)
                 }
             },
         }
-    }
-
-    async fn loaded(&self) -> Result<MutexGuard<'_, State>, SessionError> {
-        self.ensure_loaded().await?;
-        Ok(self.state())
     }
 
     /// The value under `key`, deserialized as `T`.

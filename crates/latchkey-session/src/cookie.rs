@@ -177,9 +177,17 @@ impl Signer {
     pub(crate) fn find_in_cookie_header(&self, header: &[u8], name: &str) -> Option<SessionId> {
         let name = name.as_bytes();
         let mut candidates = 0;
-        for pair in header.split(|b| *b == b';') {
+        // memchr finds the separators with SIMD; a byte-at-a-time split was a measurable
+        // part of every request.
+        let mut rest = header;
+        while !rest.is_empty() {
+            let (pair, next) = match memchr::memchr(b';', rest) {
+                Some(end) => (&rest[..end], &rest[end + 1..]),
+                None => (rest, &[][..]),
+            };
+            rest = next;
             let pair = trim_ows(pair);
-            let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+            let Some(eq) = memchr::memchr(b'=', pair) else {
                 continue;
             };
             if trim_ows(&pair[..eq]) != name {

@@ -675,7 +675,8 @@ impl SessionManager {
         if !self.inner.nothing_to_write(&guard) {
             return false;
         }
-        *guard = State::finished();
+        // Nothing to take out of the state: marking it is enough to ignore later changes.
+        guard.finished = true;
         true
     }
 

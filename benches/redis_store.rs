@@ -4,7 +4,9 @@
 //! size over one shared redis-rs multiplexed connection. 64 concurrent tasks on a 2-worker tokio
 //! runtime; each session holds a 200-byte payload.
 //!
-//! - load: read one of 10,000 pre-created sessions.
+//! - load: read one of 10,000 pre-created sessions. A fourth line, `raw-HGETALL-same-keys`, sends
+//!   latchkey's own `HGETALL` raw over the floor's connection: the ceiling of a load on a
+//!   hash-per-session layout, there to show how much of the gap to the GET floor is the layout.
 //! - save_delta: change one small key of an existing session. latchkey sends only that key (one
 //!   `EVALSHA` that checks the session is live, `HSET`s the key and moves the deadline);
 //!   tower-sessions has no delta write, so it stores the whole record with the key changed,
@@ -97,6 +99,8 @@ fn pick(task: usize, i: u64) -> usize {
 struct Contenders {
     ours: RedisStore,
     our_keys: Arc<Vec<SessionKey>>,
+    /// The Redis keys of `our_keys` (`lk:{<hex>}`, the documented layout).
+    our_hash_keys: Arc<Vec<String>>,
     tower: TowerRedisStore<Pool>,
     tower_records: Arc<Vec<Record>>,
     raw: MultiplexedConnection,
@@ -160,9 +164,14 @@ async fn setup(server: &RedisServer) -> Contenders {
             .expect("raw set");
         raw_keys.push(key);
     }
+    let our_hash_keys = our_keys
+        .iter()
+        .map(|key| format!("lk:{{{}}}", key.to_hex()))
+        .collect();
     Contenders {
         ours,
         our_keys: Arc::new(our_keys),
+        our_hash_keys: Arc::new(our_hash_keys),
         tower,
         tower_records: Arc::new(tower_records),
         raw,
@@ -201,6 +210,30 @@ fn bench_load(c: &mut Criterion, rt: &Runtime, k: &Contenders) {
                     let id = records[pick(task, i)].id;
                     async move {
                         black_box(s.load(black_box(&id)).await.expect("load").expect("live"));
+                    }
+                })
+                .await
+            }
+        });
+    });
+    // Not a target: the same HGETALL latchkey's load sends, raw over the floor's connection.
+    // It is the ceiling of any load on a hash-per-session layout with redis-rs.
+    group.bench_function(id("raw-HGETALL-same-keys"), |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let conn = k.raw.clone();
+            let keys = Arc::clone(&k.our_hash_keys);
+            async move {
+                run_tasks(TASKS, iters, move |task, i| {
+                    let mut conn = conn.clone();
+                    let keys = Arc::clone(&keys);
+                    async move {
+                        let fields: Vec<Vec<u8>> = redis::cmd("HGETALL")
+                            .arg(black_box(&keys[pick(task, i)]))
+                            .query_async(&mut conn)
+                            .await
+                            .expect("HGETALL");
+                        assert!(!fields.is_empty(), "present");
+                        black_box(fields);
                     }
                 })
                 .await

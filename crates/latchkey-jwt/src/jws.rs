@@ -13,7 +13,7 @@ use crate::header::{Header, HeaderSeed};
 use crate::key::{HmacKey, KeySet, MacState};
 use crate::scan::{scan, ScanError};
 use crate::scratch::{with_scratch, Scratch};
-use crate::strict_ser::{Refusal, StrictFormatter};
+use crate::strict_ser::{to_vec_strict, Refusal, SerError};
 use crate::validation::{Validation, DEFAULT_MAX_DEPTH};
 use crate::{Claim, B64};
 
@@ -115,16 +115,15 @@ impl Signer {
         claims: &Claims<T>,
         scratch: &mut Scratch,
     ) -> Result<String, Error> {
-        let mut json = std::mem::take(&mut scratch.bytes);
-        let mut f = StrictFormatter::new(DEFAULT_MAX_DEPTH, scratch);
-        let r = claims.serialize(&mut serde_json::Serializer::with_formatter(
-            &mut json, &mut f,
-        ));
-        let refusal = f.refusal;
-        f.finish(scratch);
-        let token = match r {
-            Ok(()) => self.assemble(&json),
-            Err(_) => Err(ErrorKind::Encode(match refusal {
+        let r = to_vec_strict(
+            claims,
+            &mut scratch.bytes,
+            &mut scratch.names,
+            DEFAULT_MAX_DEPTH,
+        );
+        match r {
+            Ok(()) => self.assemble(&scratch.bytes),
+            Err(SerError(refusal)) => Err(ErrorKind::Encode(match refusal {
                 Some(Refusal::DuplicateKey) => {
                     "a member appears twice (a custom claim named like a registered claim?)"
                 }
@@ -132,9 +131,7 @@ impl Signer {
                 None => "the custom claims must serialize to a JSON object with string keys",
             })
             .into()),
-        };
-        scratch.bytes = json;
-        token
+        }
     }
 
     /// `prefix + base64url(json) + "." + base64url(tag)`.

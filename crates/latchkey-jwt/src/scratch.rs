@@ -14,22 +14,18 @@ const KEEP: usize = 16 * 1024;
 pub(crate) struct Scratch {
     /// Serialized claims (sign) or decoded payload (verify).
     pub(crate) bytes: Vec<u8>,
-    /// [`StrictFormatter`](crate::strict_ser::StrictFormatter) state.
-    pub(crate) arena: Vec<u8>,
-    pub(crate) names: Vec<(u64, (usize, usize))>,
-    pub(crate) frames: Vec<usize>,
+    /// Member names of the open objects, for
+    /// [`to_vec_strict`](crate::strict_ser::to_vec_strict).
+    pub(crate) names: crate::strict_ser::Names,
 }
 
 impl Scratch {
     fn reset(&mut self) {
-        for v in [&mut self.bytes, &mut self.arena] {
-            v.clear();
-            if v.capacity() > KEEP {
-                *v = Vec::new();
-            }
+        self.bytes.clear();
+        if self.bytes.capacity() > KEEP {
+            self.bytes = Vec::new();
         }
         self.names.clear();
-        self.frames.clear();
         if self.names.capacity() > KEEP / 16 {
             self.names = Vec::new();
         }

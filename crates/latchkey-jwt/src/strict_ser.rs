@@ -1,177 +1,741 @@
-//! A serde_json formatter that writes compact JSON exactly like serde_json's own and, on the way,
+//! A serde serializer that writes compact JSON exactly like `serde_json::to_vec` and, on the way,
 //! refuses what a verifier would refuse: a member name twice in one object, or nesting deeper than
-//! the cap. serde_json escapes a given string one way only, so comparing the written (escaped)
-//! bytes of two names is comparing the names.
+//! the cap.
+//!
+//! It writes structure, member names and strings itself (a string that needs no escape — nearly
+//! all of them — is checked in one pass and copied whole) and hands every scalar, and every string
+//! that does need escaping, to serde_json, so the bytes are serde_json's own. serde_json escapes a
+//! given string one way only, so comparing the written (escaped) bytes of two names is comparing
+//! the names; the names are compared where they lie in the output, never copied.
 
-use std::io::{self, Write};
+use std::fmt;
 
-use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
+use serde::ser::{self, Impossible, Serialize, Serializer};
 
 use crate::scan::{fingerprint, has_duplicates};
-use crate::scratch::Scratch;
 
-/// Why the formatter stopped (serde_json then reports an I/O error).
+/// Why the serializer stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     DuplicateKey,
     TooDeep,
 }
 
-pub(crate) struct StrictFormatter {
-    max_depth: usize,
-    depth: usize,
-    /// The bytes of the member names of the open objects, back to back.
-    arena: Vec<u8>,
-    /// (fingerprint, start, end) of each name in `arena`, innermost object last.
-    names: Vec<(u64, (usize, usize))>,
-    /// Where each open object's names start in `names`.
-    frames: Vec<usize>,
-    in_key: bool,
-    key_start: usize,
-    pub(crate) refusal: Option<Refusal>,
+/// A serialization error: a [`Refusal`], or anything else (a `Serialize` impl that failed, a map
+/// key that is not a string, custom claims that are not an object).
+#[derive(Debug)]
+pub(crate) struct SerError(pub(crate) Option<Refusal>);
+
+impl fmt::Display for SerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(Refusal::DuplicateKey) => f.write_str("duplicate member name"),
+            Some(Refusal::TooDeep) => f.write_str("nested too deep"),
+            None => f.write_str("cannot serialize as a JSON object"),
+        }
+    }
 }
 
-impl StrictFormatter {
-    /// A formatter that keeps its state in `scratch`'s buffers (give them back with
-    /// [`StrictFormatter::finish`]).
-    pub(crate) fn new(max_depth: usize, scratch: &mut Scratch) -> Self {
-        StrictFormatter {
-            max_depth,
+impl std::error::Error for SerError {}
+
+impl ser::Error for SerError {
+    fn custom<M: fmt::Display>(_msg: M) -> Self {
+        SerError(None)
+    }
+}
+
+impl From<serde_json::Error> for SerError {
+    fn from(_: serde_json::Error) -> Self {
+        SerError(None)
+    }
+}
+
+type Result<T> = std::result::Result<T, SerError>;
+
+/// The struct names by which serde_json's `RawValue` and arbitrary-precision `Number` announce
+/// themselves; their one field is JSON text to write as is.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Member names of the open objects: (fingerprint, (start, end) of the escaped name in the output).
+pub(crate) type Names = Vec<(u64, (usize, usize))>;
+
+pub(crate) struct StrictSerializer<'a> {
+    out: &'a mut Vec<u8>,
+    names: &'a mut Names,
+    depth: usize,
+    max_depth: usize,
+    /// Whether raw JSON text (a `RawValue`) was copied into the output unchecked: then the caller
+    /// must scan the whole output.
+    pub(crate) raw: bool,
+}
+
+impl<'a> StrictSerializer<'a> {
+    /// A serializer appending to `out`, keeping member names in `names` (both cleared by the
+    /// caller).
+    pub(crate) fn new(out: &'a mut Vec<u8>, names: &'a mut Names, max_depth: usize) -> Self {
+        StrictSerializer {
+            out,
+            names,
             depth: 0,
-            arena: std::mem::take(&mut scratch.arena),
-            names: std::mem::take(&mut scratch.names),
-            frames: std::mem::take(&mut scratch.frames),
-            in_key: false,
-            key_start: 0,
-            refusal: None,
+            max_depth,
+            raw: false,
         }
     }
 
-    /// Returns the buffers to `scratch`.
-    pub(crate) fn finish(self, scratch: &mut Scratch) {
-        scratch.arena = self.arena;
-        scratch.names = self.names;
-        scratch.frames = self.frames;
-    }
-
-    fn refuse(&mut self, r: Refusal) -> io::Error {
-        self.refusal = Some(r);
-        io::Error::other("refused")
-    }
-
-    fn open(&mut self) -> io::Result<()> {
+    #[inline]
+    fn open(&mut self, bracket: u8) -> Result<()> {
         self.depth += 1;
         if self.depth > self.max_depth {
-            return Err(self.refuse(Refusal::TooDeep));
+            return Err(SerError(Some(Refusal::TooDeep)));
+        }
+        self.out.push(bracket);
+        Ok(())
+    }
+
+    /// serde_json's own serializer, writing into the same buffer.
+    #[inline]
+    fn json(&mut self) -> serde_json::Serializer<&mut Vec<u8>> {
+        serde_json::Serializer::new(&mut *self.out)
+    }
+
+    #[inline]
+    fn write_str(&mut self, s: &str) -> Result<()> {
+        let b = s.as_bytes();
+        if needs_escape(b) {
+            return Ok((&mut self.json()).serialize_str(s)?);
+        }
+        self.out.reserve(b.len() + 2);
+        self.out.push(b'"');
+        self.out.extend_from_slice(b);
+        self.out.push(b'"');
+        Ok(())
+    }
+
+    /// `{"variant":` — the wrapper object of an enum variant with data (one member, no duplicate
+    /// possible).
+    fn open_variant(&mut self, variant: &str) -> Result<()> {
+        self.open(b'{')?;
+        self.write_str(variant)?;
+        self.out.push(b':');
+        Ok(())
+    }
+
+    fn compound(&mut self, kind: Kind) -> Compound<'_, 'a> {
+        let frame = self.names.len();
+        Compound {
+            ser: self,
+            first: true,
+            frame,
+            kind,
+        }
+    }
+}
+
+/// Whether serde_json would escape anything in `b`: a control character, `"` or `\`. No early
+/// exit, so the loop vectorizes.
+#[inline]
+fn needs_escape(b: &[u8]) -> bool {
+    b.iter().fold(false, |acc, &c| {
+        acc | (c < 0x20) | (c == b'"') | (c == b'\\')
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Array,
+    Object,
+    /// `{"variant":[...]}`.
+    VariantArray,
+    /// `{"variant":{...}}`.
+    VariantObject,
+    /// A `RawValue` or arbitrary-precision `Number`: its field is written as is.
+    Raw,
+}
+
+pub(crate) struct Compound<'s, 'a> {
+    ser: &'s mut StrictSerializer<'a>,
+    first: bool,
+    /// Where this object's names start in `names`.
+    frame: usize,
+    kind: Kind,
+}
+
+impl Compound<'_, '_> {
+    #[inline]
+    fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        if !std::mem::replace(&mut self.first, false) {
+            self.ser.out.push(b',');
+        }
+        value.serialize(&mut *self.ser)
+    }
+
+    #[inline]
+    fn key<K: ?Sized + Serialize>(&mut self, key: &K) -> Result<()> {
+        if !std::mem::replace(&mut self.first, false) {
+            self.ser.out.push(b',');
+        }
+        // The name is written between quotes; remember where, without the quotes.
+        let start = self.ser.out.len() + 1;
+        key.serialize(KeySerializer(&mut *self.ser))?;
+        let out = &mut self.ser.out;
+        let end = out.len() - 1;
+        self.ser
+            .names
+            .push((fingerprint(&out[start..end]), (start, end)));
+        out.push(b':');
+        Ok(())
+    }
+
+    #[inline]
+    fn value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        value.serialize(&mut *self.ser)
+    }
+
+    #[inline]
+    fn end_array(self) -> Result<()> {
+        self.ser.depth -= 1;
+        self.ser.out.push(b']');
+        if self.kind == Kind::VariantArray {
+            self.ser.depth -= 1;
+            self.ser.out.push(b'}');
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn end_object(self) -> Result<()> {
+        let ser = self.ser;
+        let out = &ser.out[..];
+        let names = &ser.names[self.frame..];
+        let dup = if names.len() <= 16 {
+            names.iter().enumerate().any(|(i, a)| {
+                names[i + 1..]
+                    .iter()
+                    .any(|b| a.0 == b.0 && out[a.1 .0..a.1 .1] == out[b.1 .0..b.1 .1])
+            })
+        } else {
+            let mut sorted: Vec<(u64, &[u8])> =
+                names.iter().map(|&(fp, (s, e))| (fp, &out[s..e])).collect();
+            has_duplicates(&mut sorted)
+        };
+        if dup {
+            return Err(SerError(Some(Refusal::DuplicateKey)));
+        }
+        ser.names.truncate(self.frame);
+        ser.depth -= 1;
+        ser.out.push(b'}');
+        if self.kind == Kind::VariantObject {
+            ser.depth -= 1;
+            ser.out.push(b'}');
         }
         Ok(())
     }
 }
 
-impl Formatter for &mut StrictFormatter {
-    #[inline]
-    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.open()?;
-        writer.write_all(b"[")
-    }
+impl<'s, 'a> Serializer for &'s mut StrictSerializer<'a> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = Compound<'s, 'a>;
+    type SerializeTuple = Compound<'s, 'a>;
+    type SerializeTupleStruct = Compound<'s, 'a>;
+    type SerializeTupleVariant = Compound<'s, 'a>;
+    type SerializeMap = Compound<'s, 'a>;
+    type SerializeStruct = Compound<'s, 'a>;
+    type SerializeStructVariant = Compound<'s, 'a>;
 
     #[inline]
-    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.depth -= 1;
-        writer.write_all(b"]")
+    fn serialize_bool(self, v: bool) -> Result<()> {
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
     }
-
     #[inline]
-    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.open()?;
-        self.frames.push(self.names.len());
-        writer.write_all(b"{")
+    fn serialize_i8(self, v: i8) -> Result<()> {
+        Ok((&mut self.json()).serialize_i8(v)?)
     }
-
     #[inline]
-    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.depth -= 1;
-        let first = self.frames.pop().unwrap_or(0);
-        let arena = &self.arena;
-        let mut names: Vec<(u64, &[u8])> = Vec::new();
-        let dup = if self.names.len() - first <= 16 {
-            let slice = &self.names[first..];
-            slice.iter().enumerate().any(|(i, a)| {
-                slice[i + 1..]
-                    .iter()
-                    .any(|b| a.0 == b.0 && arena[a.1 .0..a.1 .1] == arena[b.1 .0..b.1 .1])
-            })
-        } else {
-            names.extend(
-                self.names[first..]
-                    .iter()
-                    .map(|&(fp, (s, e))| (fp, &arena[s..e])),
-            );
-            has_duplicates(&mut names)
-        };
-        if dup {
-            return Err(self.refuse(Refusal::DuplicateKey));
+    fn serialize_i16(self, v: i16) -> Result<()> {
+        Ok((&mut self.json()).serialize_i16(v)?)
+    }
+    #[inline]
+    fn serialize_i32(self, v: i32) -> Result<()> {
+        Ok((&mut self.json()).serialize_i32(v)?)
+    }
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Result<()> {
+        Ok((&mut self.json()).serialize_i64(v)?)
+    }
+    fn serialize_i128(self, v: i128) -> Result<()> {
+        Ok((&mut self.json()).serialize_i128(v)?)
+    }
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<()> {
+        Ok((&mut self.json()).serialize_u8(v)?)
+    }
+    #[inline]
+    fn serialize_u16(self, v: u16) -> Result<()> {
+        Ok((&mut self.json()).serialize_u16(v)?)
+    }
+    #[inline]
+    fn serialize_u32(self, v: u32) -> Result<()> {
+        Ok((&mut self.json()).serialize_u32(v)?)
+    }
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Result<()> {
+        Ok((&mut self.json()).serialize_u64(v)?)
+    }
+    fn serialize_u128(self, v: u128) -> Result<()> {
+        Ok((&mut self.json()).serialize_u128(v)?)
+    }
+    fn serialize_f32(self, v: f32) -> Result<()> {
+        Ok((&mut self.json()).serialize_f32(v)?)
+    }
+    fn serialize_f64(self, v: f64) -> Result<()> {
+        Ok((&mut self.json()).serialize_f64(v)?)
+    }
+    fn serialize_char(self, v: char) -> Result<()> {
+        self.write_str(v.encode_utf8(&mut [0u8; 4]))
+    }
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<()> {
+        self.write_str(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<()> {
+        // An array of numbers: one level of nesting.
+        if self.depth >= self.max_depth {
+            return Err(SerError(Some(Refusal::TooDeep)));
         }
-        if let Some(&(_, (start, _))) = self.names.get(first) {
-            self.arena.truncate(start);
-        }
-        self.names.truncate(first);
-        writer.write_all(b"}")
+        Ok((&mut self.json()).serialize_bytes(v)?)
     }
-
     #[inline]
-    fn begin_object_key<W: ?Sized + Write>(
+    fn serialize_none(self) -> Result<()> {
+        self.serialize_unit()
+    }
+    #[inline]
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<()> {
+        value.serialize(self)
+    }
+    #[inline]
+    fn serialize_unit(self) -> Result<()> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<()> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<()> {
+        self.write_str(variant)
+    }
+    #[inline]
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.open_variant(variant)?;
+        value.serialize(&mut *self)?;
+        self.depth -= 1;
+        self.out.push(b'}');
+        Ok(())
+    }
+    #[inline]
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'a>> {
+        self.open(b'[')?;
+        Ok(self.compound(Kind::Array))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'a>> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'s, 'a>> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'s, 'a>> {
+        self.open_variant(variant)?;
+        self.open(b'[')?;
+        Ok(self.compound(Kind::VariantArray))
+    }
+    #[inline]
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'a>> {
+        self.open(b'{')?;
+        Ok(self.compound(Kind::Object))
+    }
+    #[inline]
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'s, 'a>> {
+        if name == RAW_VALUE_TOKEN || name == NUMBER_TOKEN {
+            return Ok(self.compound(Kind::Raw));
+        }
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'s, 'a>> {
+        self.open_variant(variant)?;
+        self.open(b'{')?;
+        Ok(self.compound(Kind::VariantObject))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    #[inline]
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    #[inline]
+    fn end(self) -> Result<()> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    fn end(self) -> Result<()> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    fn end(self) -> Result<()> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    fn end(self) -> Result<()> {
+        self.end_array()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    #[inline]
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<()> {
+        self.key(key)
+    }
+    #[inline]
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+        self.value(value)
+    }
+    #[inline]
+    fn end(self) -> Result<()> {
+        self.end_object()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    #[inline]
+    fn serialize_field<T: ?Sized + Serialize>(
         &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.in_key = true;
-        self.key_start = self.arena.len();
-        CompactFormatter.begin_object_key(writer, first)
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        if self.kind == Kind::Raw {
+            if key != RAW_VALUE_TOKEN && key != NUMBER_TOKEN {
+                return Err(SerError(None));
+            }
+            // Copied as is (serde_json does the same); the caller scans the whole output.
+            self.ser.raw = true;
+            return value.serialize(RawEmitter(&mut *self.ser));
+        }
+        self.key(key)?;
+        self.value(value)
     }
+    #[inline]
+    fn end(self) -> Result<()> {
+        if self.kind == Kind::Raw {
+            return Ok(());
+        }
+        self.end_object()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.key(key)?;
+        self.value(value)
+    }
+    fn end(self) -> Result<()> {
+        self.end_object()
+    }
+}
+
+/// Methods of a serializer that only accepts one kind of input; everything else is an error.
+macro_rules! refuse {
+    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        $(
+            fn $method(self, $(_: $arg),*) -> Result<$ret> {
+                Err(SerError(None))
+            }
+        )*
+    };
+}
+
+/// Writes a member name: what serde_json's own map-key serializer writes (strings, and scalars
+/// between quotes), refusing the rest like it does.
+struct KeySerializer<'s, 'a>(&'s mut StrictSerializer<'a>);
+
+impl KeySerializer<'_, '_> {
+    /// `"` + what serde_json writes for the scalar + `"`.
+    fn quoted(
+        self,
+        write: impl FnOnce(&mut serde_json::Serializer<&mut Vec<u8>>) -> serde_json::Result<()>,
+    ) -> Result<()> {
+        self.0.out.push(b'"');
+        write(&mut self.0.json())?;
+        self.0.out.push(b'"');
+        Ok(())
+    }
+}
+
+impl Serializer for KeySerializer<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = Impossible<(), SerError>;
+    type SerializeTuple = Impossible<(), SerError>;
+    type SerializeTupleStruct = Impossible<(), SerError>;
+    type SerializeTupleVariant = Impossible<(), SerError>;
+    type SerializeMap = Impossible<(), SerError>;
+    type SerializeStruct = Impossible<(), SerError>;
+    type SerializeStructVariant = Impossible<(), SerError>;
 
     #[inline]
-    fn end_object_key<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
-        self.in_key = false;
-        let fp = fingerprint(&self.arena[self.key_start..]);
-        self.names.push((fp, (self.key_start, self.arena.len())));
+    fn serialize_str(self, v: &str) -> Result<()> {
+        self.0.write_str(v)
+    }
+    fn serialize_char(self, v: char) -> Result<()> {
+        self.0.write_str(v.encode_utf8(&mut [0u8; 4]))
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<()> {
+        self.0.write_str(variant)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        value.serialize(self)
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<()> {
+        value.serialize(self)
+    }
+    fn serialize_bool(self, v: bool) -> Result<()> {
+        self.quoted(|s| s.serialize_bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<()> {
+        self.quoted(|s| s.serialize_i8(v))
+    }
+    fn serialize_i16(self, v: i16) -> Result<()> {
+        self.quoted(|s| s.serialize_i16(v))
+    }
+    fn serialize_i32(self, v: i32) -> Result<()> {
+        self.quoted(|s| s.serialize_i32(v))
+    }
+    fn serialize_i64(self, v: i64) -> Result<()> {
+        self.quoted(|s| s.serialize_i64(v))
+    }
+    fn serialize_i128(self, v: i128) -> Result<()> {
+        self.quoted(|s| s.serialize_i128(v))
+    }
+    fn serialize_u8(self, v: u8) -> Result<()> {
+        self.quoted(|s| s.serialize_u8(v))
+    }
+    fn serialize_u16(self, v: u16) -> Result<()> {
+        self.quoted(|s| s.serialize_u16(v))
+    }
+    fn serialize_u32(self, v: u32) -> Result<()> {
+        self.quoted(|s| s.serialize_u32(v))
+    }
+    fn serialize_u64(self, v: u64) -> Result<()> {
+        self.quoted(|s| s.serialize_u64(v))
+    }
+    fn serialize_u128(self, v: u128) -> Result<()> {
+        self.quoted(|s| s.serialize_u128(v))
+    }
+    fn serialize_f32(self, v: f32) -> Result<()> {
+        if !v.is_finite() {
+            return Err(SerError(None));
+        }
+        self.quoted(|s| s.serialize_f32(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<()> {
+        if !v.is_finite() {
+            return Err(SerError(None));
+        }
+        self.quoted(|s| s.serialize_f64(v))
+    }
+    fn collect_str<T: ?Sized + fmt::Display>(self, value: &T) -> Result<()> {
+        self.0.write_str(&value.to_string())
+    }
+
+    refuse! {
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<()> {
+        Err(SerError(None))
+    }
+}
+
+/// Receives the JSON text of a `RawValue` (or an arbitrary-precision number) and writes it as is.
+struct RawEmitter<'s, 'a>(&'s mut StrictSerializer<'a>);
+
+impl Serializer for RawEmitter<'_, '_> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = Impossible<(), SerError>;
+    type SerializeTuple = Impossible<(), SerError>;
+    type SerializeTupleStruct = Impossible<(), SerError>;
+    type SerializeTupleVariant = Impossible<(), SerError>;
+    type SerializeMap = Impossible<(), SerError>;
+    type SerializeStruct = Impossible<(), SerError>;
+    type SerializeStructVariant = Impossible<(), SerError>;
+
+    fn serialize_str(self, v: &str) -> Result<()> {
+        self.0.out.extend_from_slice(v.as_bytes());
         Ok(())
     }
 
-    #[inline]
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        if self.in_key {
-            self.arena.extend_from_slice(fragment.as_bytes());
-        }
-        writer.write_all(fragment.as_bytes())
+    refuse! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_i128(i128) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_u128(u128) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 
-    #[inline]
-    fn write_char_escape<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
-        if self.in_key {
-            let tag = match &escape {
-                CharEscape::Quote => b'"',
-                CharEscape::ReverseSolidus => b'\\',
-                CharEscape::Solidus => b'/',
-                CharEscape::Backspace => b'b',
-                CharEscape::FormFeed => b'f',
-                CharEscape::LineFeed => b'n',
-                CharEscape::CarriageReturn => b'r',
-                CharEscape::Tab => b't',
-                CharEscape::AsciiControl(c) => *c,
-            };
-            self.arena.extend_from_slice(&[b'\\', tag]);
-        }
-        CompactFormatter.write_char_escape(writer, escape)
+    fn serialize_some<T: ?Sized + Serialize>(self, _value: &T) -> Result<()> {
+        Err(SerError(None))
     }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _value: &T,
+    ) -> Result<()> {
+        Err(SerError(None))
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<()> {
+        Err(SerError(None))
+    }
+}
+
+/// Serializes `value` into `out` (appending) with the strict checks. With raw JSON text in the
+/// value, the whole output is scanned afterwards like a verifier would.
+pub(crate) fn to_vec_strict<T: ?Sized + Serialize>(
+    value: &T,
+    out: &mut Vec<u8>,
+    names: &mut Names,
+    max_depth: usize,
+) -> Result<()> {
+    let start = out.len();
+    let mut ser = StrictSerializer::new(out, names, max_depth);
+    value.serialize(&mut ser)?;
+    if ser.raw {
+        use crate::scan::{scan, ScanError};
+        return match scan(&out[start..], max_depth) {
+            Ok(()) => Ok(()),
+            Err(ScanError::DuplicateKey) => Err(SerError(Some(Refusal::DuplicateKey))),
+            Err(ScanError::TooDeep) => Err(SerError(Some(Refusal::TooDeep))),
+            Err(ScanError::Malformed(_)) => Err(SerError(None)),
+        };
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -179,21 +743,17 @@ mod tests {
     use super::*;
     use serde::Serialize;
 
-    fn write<T: Serialize>(v: &T, depth: usize) -> Result<String, Option<Refusal>> {
-        let mut f = StrictFormatter::new(depth, &mut Scratch::default());
+    fn write<T: Serialize>(v: &T, depth: usize) -> std::result::Result<String, Option<Refusal>> {
         let mut out = Vec::new();
-        let r = v.serialize(&mut serde_json::Serializer::with_formatter(
-            &mut out, &mut f,
-        ));
-        match r {
+        match to_vec_strict(v, &mut out, &mut Vec::new(), depth) {
             Ok(()) => Ok(String::from_utf8(out).unwrap()),
-            Err(_) => Err(f.refusal),
+            Err(e) => Err(e.0),
         }
     }
 
-    struct Pairs(Vec<(&'static str, i32)>);
-    impl Serialize for Pairs {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    struct Pairs<K>(Vec<(K, i32)>);
+    impl<K: Serialize> Serialize for Pairs<K> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
             use serde::ser::SerializeMap;
             let mut m = s.serialize_map(None)?;
             for (k, v) in &self.0 {
@@ -203,10 +763,80 @@ mod tests {
         }
     }
 
+    #[derive(Serialize)]
+    #[allow(dead_code)]
+    enum E {
+        Unit,
+        New(u8),
+        Tuple(u8, String),
+        Struct { a: f64, b: Option<char> },
+    }
+
+    #[derive(Serialize)]
+    struct Unit;
+
+    #[derive(Serialize)]
+    struct Tup(i8, u128, i128);
+
+    #[derive(Serialize)]
+    struct All {
+        s: &'static str,
+        esc: &'static str,
+        e: Vec<E>,
+        bytes: serde_bytes_like::Bytes,
+        unit: (),
+        unit_struct: Unit,
+        tup: Tup,
+        floats: (f32, f64, f64),
+        empty: Vec<u8>,
+        empty_map: std::collections::BTreeMap<String, u8>,
+        int_keys: std::collections::BTreeMap<i64, bool>,
+        bool_keys: std::collections::BTreeMap<bool, u8>,
+        char_keys: std::collections::BTreeMap<char, u8>,
+        raw: Box<serde_json::value::RawValue>,
+    }
+
+    mod serde_bytes_like {
+        pub(super) struct Bytes(pub(super) &'static [u8]);
+        impl serde::Serialize for Bytes {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+    }
+
     #[test]
     fn writes_exactly_what_serde_json_writes() {
-        let v = serde_json::json!({"a": [1, {"b": "x\"y\u{1}"}], "c\n": null, "d": {}});
+        let v = serde_json::json!({"a": [1, {"b": "x\"y\u{1}"}], "c\n": null, "d": {}, "é": "ü\u{7f}/"});
         assert_eq!(write(&v, 16).unwrap(), serde_json::to_string(&v).unwrap());
+        let all = All {
+            s: "plain text, long enough to cross a vector width: 0123456789abcdef",
+            esc: "tab\there \\ \"quoted\" \u{1f} end",
+            e: vec![
+                E::Unit,
+                E::New(7),
+                E::Tuple(1, "x".into()),
+                E::Struct {
+                    a: -0.5,
+                    b: Some('"'),
+                },
+            ],
+            bytes: serde_bytes_like::Bytes(&[0, 1, 255]),
+            unit: (),
+            unit_struct: Unit,
+            tup: Tup(-8, u128::MAX, i128::MIN),
+            floats: (1.5, f64::NAN, 1e300),
+            empty: vec![],
+            empty_map: Default::default(),
+            int_keys: [(-3, true), (40, false)].into_iter().collect(),
+            bool_keys: [(false, 1), (true, 2)].into_iter().collect(),
+            char_keys: [('\n', 1), ('k', 2)].into_iter().collect(),
+            raw: serde_json::value::RawValue::from_string(r#"{"x": [1, 2]}"#.into()).unwrap(),
+        };
+        assert_eq!(
+            write(&all, 16).unwrap(),
+            serde_json::to_string(&all).unwrap()
+        );
     }
 
     #[test]
@@ -220,16 +850,62 @@ mod tests {
             Err(Some(Refusal::DuplicateKey))
         );
         assert!(write(&Pairs(vec![("a\n", 1), ("a\t", 2), ("ab", 3)]), 16).is_ok());
+        // Keys that are not strings are compared as written.
+        assert!(write(&Pairs(vec![(1, 1), (2, 2)]), 16).is_ok());
+        assert_eq!(
+            write(&Pairs(vec![(12, 1), (12, 2)]), 16),
+            Err(Some(Refusal::DuplicateKey))
+        );
+        assert_eq!(write(&Pairs(vec![((), 1)]), 16), Err(None));
         let many: Vec<(&'static str, i32)> = (0..40)
             .map(|i| (&*Box::leak(format!("k{i}").into_boxed_str()), i))
             .chain([("k7", 0)])
             .collect();
         assert_eq!(write(&Pairs(many), 16), Err(Some(Refusal::DuplicateKey)));
+        let many: Vec<(&'static str, i32)> = (0..40)
+            .map(|i| (&*Box::leak(format!("k{i}").into_boxed_str()), i))
+            .collect();
+        assert!(write(&Pairs(many), 16).is_ok());
         // Same names in sibling objects are fine.
         let v = serde_json::json!({"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 2}]});
         assert!(write(&v, 16).is_ok());
         let deep = serde_json::json!({"a": [[[1]]]});
         assert_eq!(write(&deep, 3), Err(Some(Refusal::TooDeep)));
         assert!(write(&deep, 4).is_ok());
+        // Enum variants with data nest one level, byte strings are arrays.
+        #[derive(Serialize)]
+        struct W {
+            e: E,
+            b: serde_bytes_like::Bytes,
+        }
+        let w = W {
+            e: E::Tuple(1, String::new()),
+            b: serde_bytes_like::Bytes(b"x"),
+        };
+        assert_eq!(write(&w, 2), Err(Some(Refusal::TooDeep)));
+        assert!(write(&w, 3).is_ok());
+        let w = W {
+            e: E::Unit,
+            b: serde_bytes_like::Bytes(b"x"),
+        };
+        assert_eq!(write(&w, 1), Err(Some(Refusal::TooDeep)));
+        assert!(write(&w, 2).is_ok());
+    }
+
+    #[test]
+    fn raw_json_is_checked_too() {
+        #[derive(Serialize)]
+        struct R {
+            raw: Box<serde_json::value::RawValue>,
+        }
+        let r = |s: &str| R {
+            raw: serde_json::value::RawValue::from_string(s.into()).unwrap(),
+        };
+        assert_eq!(
+            write(&r(r#"{"a":1,"a":2}"#), 16),
+            Err(Some(Refusal::DuplicateKey))
+        );
+        assert_eq!(write(&r("[[1]]"), 2), Err(Some(Refusal::TooDeep)));
+        assert_eq!(write(&r("[[1]]"), 3).unwrap(), r#"{"raw":[[1]]}"#);
     }
 }

@@ -132,13 +132,55 @@ impl<'a> StrictSerializer<'a> {
     }
 }
 
-/// Whether serde_json would escape anything in `b`: a control character, `"` or `\`. No early
-/// exit, so the loop vectorizes.
+/// Whether serde_json would escape anything in `b`: a control character, `"` or `\`.
+///
+/// Eight bytes at a time (SWAR); the last word overlaps the one before it, and strings shorter
+/// than eight bytes are gathered into one word padded with a harmless byte, so there is no
+/// byte-by-byte tail.
 #[inline]
 fn needs_escape(b: &[u8]) -> bool {
-    b.iter().fold(false, |acc, &c| {
-        acc | (c < 0x20) | (c == b'"') | (c == b'\\')
-    })
+    let n = b.len();
+    if n >= 8 {
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            if word_needs_escape(word(c)) {
+                return true;
+            }
+        }
+        return !chunks.remainder().is_empty() && word_needs_escape(word(&b[n - 8..]));
+    }
+    let x = if n >= 4 {
+        // Two overlapping halves cover all of 4..=7 bytes.
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        u64::from(lo) | (u64::from(hi) << 32)
+    } else if n > 0 {
+        // First, middle and last byte cover all of 1..=3 bytes.
+        u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b'A', b'A', b'A', b'A', b'A'])
+    } else {
+        return false;
+    };
+    word_needs_escape(x)
+}
+
+#[inline(always)]
+fn word(c: &[u8]) -> u64 {
+    u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+}
+
+/// Whether one of the eight bytes of `x` is below 0x20, `"` or `\`. Each test is the classic
+/// "has a zero byte" / "has a byte less than n" bit trick, which is exact about whether some byte
+/// matches (it can only misreport which one).
+#[inline(always)]
+fn word_needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let q = x ^ (ONES * u64::from(b'"'));
+    let bs = x ^ (ONES * u64::from(b'\\'));
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+    let is_quote = q.wrapping_sub(ONES) & !q;
+    let is_backslash = bs.wrapping_sub(ONES) & !bs;
+    (below_space | is_quote | is_backslash) & HIGH != 0
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -837,6 +879,31 @@ mod tests {
             write(&all, 16).unwrap(),
             serde_json::to_string(&all).unwrap()
         );
+    }
+
+    #[test]
+    fn escape_check_agrees_with_serde_json() {
+        let escapes = |s: &str| serde_json::to_string(s).unwrap().len() != s.len() + 2;
+        let mut samples = Vec::new();
+        for len in 0..=20 {
+            for pos in 0..len.max(1) {
+                for c in (0u8..=0x7f).chain([0xc3, 0xa9, 0xe2, 0x82, 0xac]) {
+                    let mut v = vec![b'a'; len];
+                    if len > 0 {
+                        v[pos] = c;
+                    }
+                    samples.push(v);
+                }
+            }
+        }
+        samples.push("é€ü".as_bytes().to_vec());
+        samples.push("\u{7f}\u{80}\u{ff}".as_bytes().to_vec());
+        for v in samples {
+            let Ok(s) = std::str::from_utf8(&v) else {
+                continue;
+            };
+            assert_eq!(needs_escape(s.as_bytes()), escapes(s), "{s:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::scan::{scan, ScanError};
 use crate::scratch::{with_scratch, Scratch};
 use crate::strict_ser::{to_vec_strict, Refusal, SerError};
 use crate::validation::{Validation, DEFAULT_MAX_DEPTH};
-use crate::{Claim, B64};
+use crate::{b64, Claim, B64};
 
 /// A verified token: its header and its claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,33 +139,18 @@ impl Signer {
         // One buffer: prefix, payload and signature are written straight into it (base64's
         // `encode_string` goes through a chunked encoder and re-validates UTF-8 per chunk).
         let tag_len = self.key.algorithm().output_len();
-        let payload_len = unpadded_len(json.len());
+        let payload_len = b64::encoded_len(json.len());
         let mut out =
-            Vec::with_capacity(self.prefix.len() + payload_len + 1 + unpadded_len(tag_len));
+            Vec::with_capacity(self.prefix.len() + payload_len + 1 + b64::encoded_len(tag_len));
         out.extend_from_slice(self.prefix.as_bytes());
-        append_b64(&mut out, json);
+        b64::append(&mut out, json);
         let mut tag = [0u8; 64];
         let n = self.state.tag_after(&out[self.prefix.len()..], &mut tag);
         out.push(b'.');
-        append_b64(&mut out, &tag[..n]);
+        b64::append(&mut out, &tag[..n]);
         // base64url output is ASCII; this check cannot fail.
         String::from_utf8(out).map_err(|_| ErrorKind::Encode("internal base64 error").into())
     }
-}
-
-/// Length of the unpadded base64 encoding of `n` bytes.
-const fn unpadded_len(n: usize) -> usize {
-    n / 3 * 4 + [0, 2, 3][n % 3]
-}
-
-/// Appends the unpadded base64url encoding of `bytes` to `out`.
-fn append_b64(out: &mut Vec<u8>, bytes: &[u8]) {
-    let start = out.len();
-    out.resize(start + unpadded_len(bytes.len()), 0);
-    // The slice has exactly the encoded length, so this cannot fail; if it did, nothing would be
-    // appended and the token could not verify anywhere.
-    let written = B64.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
-    out.truncate(start + written);
 }
 
 impl std::fmt::Debug for Signer {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod b64;
 mod claims;
 pub mod dangerous;
 pub mod error;

@@ -9,6 +9,7 @@ mod jws;
 mod key;
 mod scan;
 mod scratch;
+mod sign_mac;
 mod strict_ser;
 mod validation;
 

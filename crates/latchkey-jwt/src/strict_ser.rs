@@ -99,7 +99,7 @@ impl<'a> StrictSerializer<'a> {
         serde_json::Serializer::new(&mut *self.out)
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_str(&mut self, s: &str) -> Result<()> {
         let b = s.as_bytes();
         if needs_escape(b) {

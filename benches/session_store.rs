@@ -9,42 +9,32 @@
 //!   (`save(key, &Delta)`); tower-sessions has no delta write, so it stores the whole record
 //!   with the key changed — what its session layer does.
 //!
-//! Before the criterion groups run, a counting global allocator measures the heap bytes each
-//! stored session costs in both stores (10,000 sessions, 200-byte payload, bytes requested
-//! from the allocator; malloc's own per-block overhead is not included).
+//! Memory: before the criterion groups run, a fresh child process per store (this binary,
+//! re-run with `LATCHKEY_BENCH_MEMORY_OF` set) creates 10,000 sessions with a 200-byte payload
+//! and reports how much its anonymous resident memory grew per session (`/proc/self/smaps_rollup`,
+//! so malloc's per-block overhead and the tables' slack are included). There is deliberately no
+//! counting global allocator: its shared counters are written by every allocation on every
+//! thread, and with two cores allocating at once that cache line ping-pongs between them, which
+//! throttled whichever store actually runs on both cores (latchkey's) far more than the
+//! throughput of either store itself.
 //!
 //! Run: `cargo bench -p latchkey-benches --bench session_store -- --warm-up-time 1 --measurement-time 3`
 
-use std::alloc::System;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use latchkey::session::{
     Clock, Delta, MemoryStore, SessionId, SessionKey, SessionRecord, SessionStore, SystemClock,
     Timestamp,
 };
 use serde_json::{json, Value};
-use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use tokio::runtime::Runtime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::SessionStore as TowerStore;
 use tower_sessions::MemoryStore as TowerMemoryStore;
-
-/// Counts heap bytes (a safe wrapper crate: the workspace forbids `unsafe`, which a hand-written
-/// `GlobalAlloc` needs).
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Net heap bytes allocated since `region` started.
-fn net_bytes(region: &Region<'_, System>) -> isize {
-    let change = region.change();
-    let allocated = isize::try_from(change.bytes_allocated).unwrap_or(isize::MAX);
-    let freed = isize::try_from(change.bytes_deallocated).unwrap_or(isize::MAX);
-    allocated - freed + change.bytes_reallocated
-}
 
 const PAYLOAD_LEN: usize = 200;
 const PRELOADED: usize = 10_000;
@@ -109,38 +99,87 @@ async fn tower_create(store: &TowerMemoryStore, payload: &Value) -> Record {
     record
 }
 
-/// Heap bytes per stored session, for both stores, printed before the benchmarks.
-fn memory_per_session(rt: &Runtime) {
-    const N: isize = 10_000;
-    let payload = payload();
-    rt.block_on(async {
-        let store = MemoryStore::new();
-        // Warm up: let the map allocate its first table so the measure is about steady growth.
-        latchkey_create(&store, &payload).await;
-        let region = Region::new(GLOBAL);
-        for _ in 0..N {
-            latchkey_create(&store, &payload).await;
-        }
-        let per = net_bytes(&region) / N;
-        println!(
-            "memory/latchkey MemoryStore: {per} bytes per session with a {PAYLOAD_LEN}-byte payload ({:.2}x payload)",
-            per as f64 / PAYLOAD_LEN as f64
-        );
-        drop(black_box(store));
+/// Set in the child process that measures one store's memory: `latchkey` or `tower-sessions`.
+const MEMORY_CHILD: &str = "LATCHKEY_BENCH_MEMORY_OF";
+/// Sessions created for the memory figure.
+const MEMORY_SESSIONS: usize = 10_000;
 
-        let store = TowerMemoryStore::default();
-        tower_create(&store, &payload).await;
-        let region = Region::new(GLOBAL);
-        for _ in 0..N {
-            tower_create(&store, &payload).await;
-        }
-        let per = net_bytes(&region) / N;
-        println!(
-            "memory/tower-sessions MemoryStore: {per} bytes per session with a {PAYLOAD_LEN}-byte payload ({:.2}x payload)",
-            per as f64 / PAYLOAD_LEN as f64
-        );
-        drop(black_box(store));
+/// This process's anonymous resident memory in bytes, or `None` off Linux. `smaps_rollup` walks
+/// the page tables, so it is exact (the `VmRSS`-style counters are per-CPU approximations).
+fn anonymous_resident_bytes() -> Option<usize> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let kib: usize = rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Anonymous:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib * 1024)
+}
+
+/// In the child: create the sessions in one store and print the growth per session.
+fn measure_memory_in_child(which: &str) {
+    if anonymous_resident_bytes().is_none() {
+        eprintln!("needs Linux's /proc/self/smaps_rollup");
+        std::process::exit(2);
+    }
+    let resident = || anonymous_resident_bytes().expect("smaps_rollup was readable just before");
+    let rt = runtime();
+    let payload = payload();
+    let per_session = rt.block_on(async {
+        // Warm up: the first create sets up the map's table, the allocator's arena and the
+        // runtime's thread-locals, so the figure is about steady growth.
+        let (before, after) = match which {
+            "latchkey" => {
+                let store = MemoryStore::new();
+                latchkey_create(&store, &payload).await;
+                let before = resident();
+                for _ in 0..MEMORY_SESSIONS {
+                    latchkey_create(&store, &payload).await;
+                }
+                let after = resident();
+                drop(black_box(store));
+                (before, after)
+            }
+            "tower-sessions" => {
+                let store = TowerMemoryStore::default();
+                tower_create(&store, &payload).await;
+                let before = resident();
+                for _ in 0..MEMORY_SESSIONS {
+                    tower_create(&store, &payload).await;
+                }
+                let after = resident();
+                drop(black_box(store));
+                (before, after)
+            }
+            other => panic!("{MEMORY_CHILD}={other}: expected latchkey or tower-sessions"),
+        };
+        after.saturating_sub(before) / MEMORY_SESSIONS
     });
+    println!("{per_session}");
+}
+
+/// Resident bytes per stored session, for both stores, each measured in a fresh child process
+/// (so neither inherits the other's freed memory), printed before the benchmarks.
+fn memory_per_session() {
+    let exe = std::env::current_exe().expect("path of this bench binary");
+    for (which, name) in [
+        ("latchkey", "latchkey MemoryStore"),
+        ("tower-sessions", "tower-sessions MemoryStore"),
+    ] {
+        let out = std::process::Command::new(&exe)
+            .env(MEMORY_CHILD, which)
+            .output()
+            .expect("run the memory child process");
+        match String::from_utf8_lossy(&out.stdout).trim().parse::<usize>() {
+            Ok(per) if out.status.success() => println!(
+                "memory/{name}: {per} resident bytes per session with a {PAYLOAD_LEN}-byte payload ({:.2}x payload)",
+                per as f64 / PAYLOAD_LEN as f64
+            ),
+            _ => println!(
+                "memory/{name}: not measured: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        }
+    }
 }
 
 /// Spawns `$tasks` tasks, each with its own clone of `$state` (no shared reference count is
@@ -349,10 +388,19 @@ fn bench_load_and_save(c: &mut Criterion, rt: &Runtime) {
 
 fn benches(c: &mut Criterion) {
     let rt = runtime();
-    memory_per_session(&rt);
     bench_create(c, &rt);
     bench_load_and_save(c, &rt);
 }
 
 criterion_group!(session_store, benches);
-criterion_main!(session_store);
+
+// `criterion_main!` plus the memory child's entry point.
+fn main() {
+    if let Some(which) = std::env::var_os(MEMORY_CHILD) {
+        measure_memory_in_child(&which.to_string_lossy());
+        return;
+    }
+    memory_per_session();
+    session_store();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -10,10 +10,9 @@ use serde::Serialize;
 use crate::claims::{Claims, ClaimsSeed, Diag};
 use crate::error::{Error, ErrorKind, Malformed, Part};
 use crate::header::{Header, HeaderSeed};
-use crate::key::{HmacKey, KeySet};
+use crate::key::{HmacKey, KeySet, MacState};
 use crate::scan::{scan, ScanError};
 use crate::scratch::{with_scratch, Scratch};
-use crate::sign_mac::SignMac;
 use crate::strict_ser::{to_vec_strict, Refusal, SerError};
 use crate::validation::{Validation, DEFAULT_MAX_DEPTH};
 use crate::{b64, Claim, B64};
@@ -30,8 +29,8 @@ pub struct Token<T = ()> {
 /// Signs claims with one key, writing the compact form `header.payload.signature`.
 ///
 /// The header (`alg`, `typ` — `JWT` unless changed with [`Signer::with_typ`] — and the key's `kid`)
-/// is encoded once, when the signer is built, and its full blocks are absorbed into the keyed HMAC
-/// state; each token is built in one buffer, and the HMAC reads the signing input straight from it.
+/// is encoded once, when the signer is built, and absorbed into a keyed HMAC state that every
+/// signature clones; each token is built in one buffer.
 ///
 /// ```
 /// use latchkey_jwt::{Algorithm, Claims, HmacKey, Signer};
@@ -51,8 +50,8 @@ pub struct Signer {
     typ: Option<String>,
     /// `base64url(header) + "."`.
     prefix: String,
-    /// The keyed HMAC state with the full blocks of `prefix` already absorbed.
-    mac: SignMac,
+    /// The keyed HMAC state with `prefix` already absorbed.
+    state: MacState,
 }
 
 impl Signer {
@@ -89,13 +88,13 @@ impl Signer {
     fn build(key: HmacKey, typ: Option<String>) -> Self {
         let mut prefix = header_segment(key.algorithm().as_str(), typ.as_deref(), key.kid(), false);
         prefix.push('.');
-        let mut mac = key.sign_mac().clone();
-        mac.absorb_prefix(prefix.as_bytes());
+        let mut state = key.mac();
+        state.update(prefix.as_bytes());
         Signer {
             key,
             typ,
             prefix,
-            mac,
+            state,
         }
     }
 
@@ -146,7 +145,7 @@ impl Signer {
         out.extend_from_slice(self.prefix.as_bytes());
         b64::append(&mut out, json);
         let mut tag = [0u8; 64];
-        let n = self.mac.tag(&out, &mut tag);
+        let n = self.state.tag_after(&out[self.prefix.len()..], &mut tag);
         out.push(b'.');
         b64::append(&mut out, &tag[..n]);
         // base64url output is ASCII; this check cannot fail.

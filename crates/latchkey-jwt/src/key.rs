@@ -8,7 +8,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::{Error, ErrorKind};
-use crate::sign_mac::SignMac;
 
 type HmacSha256 = Hmac<Sha256>;
 type HmacSha384 = Hmac<Sha384>;
@@ -76,7 +75,7 @@ impl FromStr for Algorithm {
     }
 }
 
-/// A keyed HMAC state for verifying, computed once when the key is built and cloned per token.
+/// A keyed HMAC state, computed once when the key is built and cloned per signature.
 #[derive(Clone)]
 pub(crate) enum MacState {
     S256(HmacSha256),
@@ -85,11 +84,37 @@ pub(crate) enum MacState {
 }
 
 impl MacState {
-    /// Whether `tag` is the full tag of this state followed by `data`, compared in constant time.
+    #[inline]
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        match self {
+            MacState::S256(m) => m.update(data),
+            MacState::S384(m) => m.update(data),
+            MacState::S512(m) => m.update(data),
+        }
+    }
+
+    /// The tag of this state followed by `data`, written into `out`; returns its length.
     ///
     /// Clones only the variant in use, on the stack of its own arm: cloning the whole enum (sized
-    /// for HMAC-SHA512) and moving it through `update` and `verify` cost several copies of a few
-    /// hundred bytes per token.
+    /// for HMAC-SHA512) and moving it through `update` and `finalize_into` cost several copies
+    /// of a few hundred bytes per token.
+    #[inline]
+    pub(crate) fn tag_after(&self, data: &[u8], out: &mut [u8; 64]) -> usize {
+        match self {
+            MacState::S256(m) => {
+                copy_tag(&m.clone().chain_update(data).finalize().into_bytes(), out)
+            }
+            MacState::S384(m) => {
+                copy_tag(&m.clone().chain_update(data).finalize().into_bytes(), out)
+            }
+            MacState::S512(m) => {
+                copy_tag(&m.clone().chain_update(data).finalize().into_bytes(), out)
+            }
+        }
+    }
+
+    /// Whether `tag` is the full tag of this state followed by `data`, compared in constant time.
+    /// Clones only the variant in use, like [`MacState::tag_after`].
     #[inline]
     pub(crate) fn verify_after(&self, data: &[u8], tag: &[u8]) -> bool {
         match self {
@@ -100,11 +125,15 @@ impl MacState {
     }
 }
 
+fn copy_tag(tag: &[u8], out: &mut [u8; 64]) -> usize {
+    out[..tag.len()].copy_from_slice(tag);
+    tag.len()
+}
+
 /// An HMAC key for one [`Algorithm`], optionally named by a key ID (`kid`).
 ///
-/// The raw secret is not kept: the key is turned into keyed HMAC states once, at construction
-/// (one for verifying, one for signing), and every token starts from a copy of them. `Debug` never
-/// prints key material.
+/// The raw secret is not kept: the key is turned into a keyed HMAC state once, at construction,
+/// and that state is cloned for every signature. `Debug` never prints key material.
 ///
 /// ```
 /// use latchkey_jwt::{Algorithm, HmacKey};
@@ -120,8 +149,6 @@ pub struct HmacKey {
     alg: Algorithm,
     kid: Option<String>,
     state: MacState,
-    /// The same key for signing (see [`SignMac`]).
-    sign: SignMac,
 }
 
 impl HmacKey {
@@ -164,7 +191,6 @@ impl HmacKey {
             alg: algorithm,
             kid: None,
             state,
-            sign: SignMac::new(algorithm, secret),
         })
     }
 
@@ -205,9 +231,9 @@ impl HmacKey {
         self.kid.as_deref()
     }
 
-    /// The keyed signing state.
-    pub(crate) fn sign_mac(&self) -> &SignMac {
-        &self.sign
+    #[inline]
+    pub(crate) fn mac(&self) -> MacState {
+        self.state.clone()
     }
 
     /// The keyed state itself, for [`MacState::verify_after`] without a clone of the enum.

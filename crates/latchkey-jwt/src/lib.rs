@@ -9,7 +9,6 @@ mod jws;
 mod key;
 mod scan;
 mod scratch;
-mod sign_mac;
 mod strict_ser;
 mod validation;
 

@@ -9,6 +9,11 @@
 //!   (`save(key, &Delta)`); tower-sessions has no delta write, so it stores the whole record
 //!   with the key changed — what its session layer does.
 //!
+//! Timing: each task reads the clock when it starts its loop and when it ends it; a sample's
+//! time runs from the first start to the last end. (Timing on the thread that spawns the tasks
+//! would also count how long that third thread takes to be scheduled again on a 2-core machine
+//! whose two cores the workers keep busy.)
+//!
 //! Memory: before the criterion groups run, a fresh child process per store (this binary,
 //! re-run with `LATCHKEY_BENCH_MEMORY_OF` set) creates 10,000 sessions with a 200-byte payload
 //! and reports how much its anonymous resident memory grew per session (`/proc/self/smaps_rollup`,
@@ -184,7 +189,7 @@ fn memory_per_session() {
 
 /// Spawns `$tasks` tasks, each with its own clone of `$state` (no shared reference count is
 /// touched per operation), releases them together, runs `$body` `$iters` times in each, and
-/// evaluates to the wall time until all are done.
+/// evaluates to the wall time from the first task starting its loop to the last one ending it.
 macro_rules! run_tasks {
     ($tasks:expr, $iters:expr, $state:expr, |$st:ident, $task:ident, $i:ident| $body:block) => {{
         let barrier = Arc::new(tokio::sync::Barrier::new($tasks + 1));
@@ -194,17 +199,25 @@ macro_rules! run_tasks {
             let barrier = Arc::clone(&barrier);
             handles.push(tokio::spawn(async move {
                 barrier.wait().await;
+                let start = Instant::now();
                 for $i in 0..$iters {
                     $body
                 }
+                (start, Instant::now())
             }));
         }
         barrier.wait().await;
-        let start = Instant::now();
+        let mut first: Option<Instant> = None;
+        let mut last: Option<Instant> = None;
         for handle in handles {
-            handle.await.expect("bench task");
+            let (start, end) = handle.await.expect("bench task");
+            first = Some(first.map_or(start, |f| f.min(start)));
+            last = Some(last.map_or(end, |l| l.max(end)));
         }
-        start.elapsed()
+        match (first, last) {
+            (Some(first), Some(last)) => last - first,
+            _ => Duration::ZERO,
+        }
     }};
 }
 

@@ -246,8 +246,9 @@ return {live, h[2] or false}
 ";
 
 /// Cluster `delete_all_for_user`, per session. KEYS[1] session. ARGV: now, user. Deletes the
-/// session only if it still belongs to `user`. Returns 1 (deleted, was live), 0 (deleted, was
-/// not live), -1 (no such session), -2 (belongs to someone else: kept).
+/// session only if it still belongs to `user`. Returns 1 (deleted, was live and not retired),
+/// 0 (deleted, was expired or retired), -1 (no such session), -2 (belongs to someone else:
+/// kept).
 const DELETE_IF_USER: &str = r"
 local now, user = ARGV[1], ARGV[2]
 local h = redis.call('HMGET', KEYS[1], '@t', '@u')
@@ -255,7 +256,7 @@ if not h[1] and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if h[2] ~= user then return -2 end
 redis.call('DEL', KEYS[1])
 local c, s, i, a, r = split(h[1])
-if c and num(expiry(i, a, r)) > num(now) then return 1 end
+if c and (not r) and num(expiry(i, a, r)) > num(now) then return 1 end
 return 0
 ";
 
@@ -281,7 +282,7 @@ return out
 ";
 
 /// Single-node `delete_all_for_user`. KEYS[1] user index. ARGV: now, prefix, user, keep
-/// ('' for none). Returns how many live sessions were deleted.
+/// ('' for none). Returns how many live, non-retired sessions were deleted.
 const DELETE_ALL: &str = r"
 local now, prefix, user, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local n = 0
@@ -292,7 +293,7 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     if h[2] == user then
       redis.call('DEL', k)
       local c, s, i, a, r = split(h[1])
-      if c and num(expiry(i, a, r)) > num(now) then n = n + 1 end
+      if c and (not r) and num(expiry(i, a, r)) > num(now) then n = n + 1 end
     end
     redis.call('ZREM', KEYS[1], m)
   end

@@ -543,8 +543,14 @@ impl SessionStore for MemoryStore {
             .unwrap_or_default();
         let mut deleted = 0;
         for key in keys.iter().filter(|k| Some(*k) != keep) {
-            let removed = inner.remove_if(key, |e| e.user_id.as_deref() == Some(user_id));
-            if removed.is_some_and(|expires_at| now < expires_at) {
+            // A retired ID (the old side of a cycle_id) is removed but not counted: it is the
+            // same device as its successor, and list_for_user never showed it.
+            let mut retired = false;
+            let removed = inner.remove_if(key, |e| {
+                retired = e.retired;
+                e.user_id.as_deref() == Some(user_id)
+            });
+            if !retired && removed.is_some_and(|expires_at| now < expires_at) {
                 deleted += 1;
             }
         }

@@ -141,7 +141,9 @@ pub trait SessionStore: Debug + Send + Sync + 'static {
 
     /// Deletes every session of `user_id` ("log out everywhere"), retired ones included, except
     /// the one under `keep` if given ("log out my other devices"). Returns how many live
-    /// sessions were deleted. When it returns, no deleted session can be loaded any more.
+    /// sessions were deleted, counting what [`list_for_user`](Self::list_for_user) lists:
+    /// retired IDs are deleted but not counted (each is the old ID of a session that lives on
+    /// under a new one). When it returns, no deleted session can be loaded any more.
     ///
     /// # Errors
     ///

@@ -317,7 +317,8 @@ pub async fn save_and_touch_never_resurrect(store: Arc<dyn SessionStore>) {
 }
 
 /// A retired session stays loadable until its grace deadline, is not listed for its user,
-/// cannot be extended by `touch`, and is still removed by `delete_all_for_user`.
+/// cannot be extended by `touch`, and is still removed by `delete_all_for_user` (which does
+/// not count it: it counts only what `list_for_user` lists).
 ///
 /// # Panics
 ///
@@ -354,7 +355,8 @@ pub async fn retire_keeps_the_session_readable_but_unlisted(store: Arc<dyn Sessi
             .delete_all_for_user("fay", None)
             .await
             .expect("delete_all"),
-        1
+        0,
+        "a retired ID is deleted but not counted: it was never listed"
     );
     must_be_gone(&*store, &key, "retired, after delete_all_for_user").await;
 }

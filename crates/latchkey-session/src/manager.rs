@@ -756,9 +756,7 @@ impl SessionManager {
             };
         }
 
-        let idle_deadline = now
-            .saturating_add(m.idle_timeout)
-            .min(stored.absolute_deadline);
+        let idle_deadline = m.idle_deadline_at(&stored, now);
 
         if st.cycle {
             let mut record =
@@ -813,8 +811,7 @@ impl SessionManager {
         }
 
         // Only read: rolling expiry, throttled.
-        let remaining = stored.idle_deadline.saturating_duration_since(now);
-        if remaining < m.touch_below && idle_deadline > stored.idle_deadline {
+        if m.touch_due(&stored, now) {
             match m.store.touch(&stored.key, now, idle_deadline).await {
                 Ok(true) => return Ok(m.refresh(&incoming, idle_deadline, transport)),
                 Ok(false) => {}
@@ -885,14 +882,23 @@ impl ManagerInner {
                 if st.cycle || st.is_modified() {
                     return false;
                 }
-                let now = stored.loaded_at;
-                let remaining = stored.idle_deadline.saturating_duration_since(now);
-                let extended = now
-                    .saturating_add(self.idle_timeout)
-                    .min(stored.absolute_deadline);
-                !(remaining < self.touch_below && extended > stored.idle_deadline)
+                !self.touch_due(stored, stored.loaded_at)
             }
         }
+    }
+
+    /// The idle deadline a request at `now` gives `stored`: one idle timeout later, never past
+    /// the absolute deadline.
+    fn idle_deadline_at(&self, stored: &Stored, now: Timestamp) -> Timestamp {
+        now.saturating_add(self.idle_timeout)
+            .min(stored.absolute_deadline)
+    }
+
+    /// The rolling-expiry rule for a session that was only read: extend it when less than the
+    /// touch threshold of its idle timeout remains and the deadline would actually move.
+    fn touch_due(&self, stored: &Stored, now: Timestamp) -> bool {
+        let remaining = stored.idle_deadline.saturating_duration_since(now);
+        remaining < self.touch_below && self.idle_deadline_at(stored, now) > stored.idle_deadline
     }
 
     /// After a save or touch: persistent cookies get a fresh `Max-Age`; browser-session cookies

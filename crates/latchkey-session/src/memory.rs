@@ -170,6 +170,14 @@ impl Inner {
         }
     }
 
+    /// A snapshot of the keys indexed under `user_id` (the index shard is not held afterwards).
+    fn user_keys(&self, user_id: &str) -> Vec<SessionKey> {
+        self.users
+            .get(user_id)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     fn purge_if_expired(&self, key: &SessionKey, now: Timestamp) {
         self.remove_if(key, |e| e.is_expired(now));
     }
@@ -503,11 +511,7 @@ impl SessionStore for MemoryStore {
     async fn list_for_user(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let keys: Vec<SessionKey> = inner
-            .users
-            .get(user_id)
-            .map(|set| set.iter().copied().collect())
-            .unwrap_or_default();
+        let keys = inner.user_keys(user_id);
         let mut out = Vec::with_capacity(keys.len());
         let mut expired = Vec::new();
         for key in keys {
@@ -536,11 +540,7 @@ impl SessionStore for MemoryStore {
     ) -> Result<u64, StoreError> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let keys: Vec<SessionKey> = inner
-            .users
-            .get(user_id)
-            .map(|set| set.iter().copied().collect())
-            .unwrap_or_default();
+        let keys = inner.user_keys(user_id);
         let mut deleted = 0;
         for key in keys.iter().filter(|k| Some(*k) != keep) {
             // A retired ID (the old side of a cycle_id) is removed but not counted: it is the

@@ -30,30 +30,17 @@ use latchkey_redis::{RedisStore, RedisStoreConfig};
 use latchkey_testkit::redis::RedisServer;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::runtime::Runtime;
 use tower_sessions_core_014::session::{Id, Record};
 use tower_sessions_core_014::SessionStore as TowerStore;
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as FredConfig, Pool};
 use tower_sessions_redis_store::RedisStore as TowerRedisStore;
 
-const PAYLOAD_LEN: usize = 200;
-const PRELOADED: usize = 10_000;
-const TASKS: usize = 64;
+use latchkey_benches::{payload, runtime, PRELOADED, TASKS};
+
 /// fred clients in tower-sessions-redis-store's pool (the size its README uses).
 const FRED_POOL: usize = 6;
-
-fn payload() -> Value {
-    Value::String("p".repeat(PAYLOAD_LEN))
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 fn deadlines() -> (Timestamp, Timestamp, time::OffsetDateTime) {
     let now = SystemClock.now();

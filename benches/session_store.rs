@@ -41,22 +41,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::SessionStore as TowerStore;
 use tower_sessions::MemoryStore as TowerMemoryStore;
 
-const PAYLOAD_LEN: usize = 200;
-const PRELOADED: usize = 10_000;
-const TASKS: usize = 64;
-
-fn payload() -> Value {
-    // A 200-byte string value: 200 bytes of application data per session.
-    Value::String("p".repeat(PAYLOAD_LEN))
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
+use latchkey_benches::{payload, runtime, PAYLOAD_LEN, PRELOADED, TASKS};
 
 /// Deadlines an hour ahead, computed once per sample rather than per operation.
 #[derive(Clone, Copy)]

@@ -287,7 +287,24 @@ impl RedisCluster {
         &self.nodes
     }
 
-    fn wait_until_ok(&self) -> Result<(), RedisHelperError> {
+    /// The individual nodes, mutably: to [`stop`](RedisServer::stop) a node (a crashed master)
+    /// and [`restart`](RedisServer::restart) it on the same port. A restarted node keeps its
+    /// temporary directory, so it reads back its `nodes.conf` (its node ID and its slots) and
+    /// rejoins the cluster; its data is gone (nothing is persisted). Call
+    /// [`wait_until_ok`](Self::wait_until_ok) after a restart before relying on the cluster.
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// Waits until every node reports `cluster_state:ok` with all 16384 slots served, as
+    /// [`start`](Self::start) does before returning. After a node was stopped and restarted this
+    /// can take several seconds: the other masters clear the node's `FAIL` flag only after twice
+    /// the node timeout (2 s here), and a master that rejoins waits a little before serving.
+    ///
+    /// # Errors
+    /// [`RedisHelperError::NotReady`] when the cluster is not ok within 20 s (for example while a
+    /// node is stopped).
+    pub fn wait_until_ok(&self) -> Result<(), RedisHelperError> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let all_ok = self.nodes.iter().all(|node| {

@@ -9,11 +9,10 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::b64;
 use crate::id::SESSION_ID_TEXT_LEN;
 use crate::SessionId;
 
@@ -24,7 +23,10 @@ type HmacSha256 = Hmac<Sha256>;
 const SIGNING_CONTEXT: &[u8] = b"latchkey-session-id-v1\0";
 
 /// Length of a signed token: `<43-char id>.<43-char tag>`.
-pub(crate) const TOKEN_LEN: usize = SESSION_ID_TEXT_LEN + 1 + 43;
+pub(crate) const TOKEN_LEN: usize = SESSION_ID_TEXT_LEN + 1 + TAG_TEXT_LEN;
+
+/// Length of the tag's text: 32 bytes of HMAC-SHA256 in unpadded base64url.
+const TAG_TEXT_LEN: usize = b64::TEXT_LEN;
 
 /// Cookie values (or session header values) longer than this are ignored without parsing.
 pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
@@ -80,11 +82,14 @@ impl CookieKey {
         mac.finalize().into_bytes().into()
     }
 
-    fn verify(&self, id: &SessionId, tag: &[u8]) -> bool {
-        let mut mac = self.mac.clone();
-        mac.update(SIGNING_CONTEXT);
-        mac.update(id.as_bytes());
-        mac.verify_slice(tag).is_ok()
+    /// Whether `tag_text` is the base64url text of this key's tag for `id`.
+    ///
+    /// The expected tag is encoded and the two texts are compared in constant time, instead of
+    /// decoding the presented text: encoding 32 bytes is cheaper than a strict decode, and a
+    /// non-canonical spelling of the right tag can never equal the one canonical encoding, so
+    /// the check stays exactly as strict.
+    fn verify_text(&self, id: &SessionId, tag_text: &[u8; TAG_TEXT_LEN]) -> bool {
+        constant_time_eq::constant_time_eq_n(&b64::encode32(&self.tag(id)), tag_text)
     }
 }
 
@@ -136,7 +141,7 @@ impl Signer {
         out.push_str(&id.expose_secret());
         out.push('.');
         if let Some(key) = self.keys.first() {
-            URL_SAFE_NO_PAD.encode_string(key.tag(id), &mut out);
+            out.extend(b64::encode32(&key.tag(id)).iter().map(|&c| char::from(c)));
         }
         out
     }
@@ -153,16 +158,15 @@ impl Signer {
             tracing::debug!("session token is not `<id>.<tag>`");
             return None;
         };
+        // The length check above makes this conversion infallible.
+        let Ok(tag_text) = <&[u8; TAG_TEXT_LEN]>::try_from(tag_text) else {
+            return None;
+        };
         let Some(id) = SessionId::parse_bytes(id_text) else {
             tracing::debug!("session token carries a malformed ID");
             return None;
         };
-        let mut tag = [0u8; 32];
-        if !matches!(URL_SAFE_NO_PAD.decode_slice(tag_text, &mut tag), Ok(32)) {
-            tracing::debug!("session token carries a malformed tag");
-            return None;
-        }
-        if self.keys.iter().any(|key| key.verify(&id, &tag)) {
+        if self.keys.iter().any(|key| key.verify_text(&id, tag_text)) {
             Some(id)
         } else {
             tracing::debug!("session token signature does not verify");
@@ -394,6 +398,34 @@ mod tests {
     }
 
     const KAT_TAG: &str = "i7aY0zjfdEUM1UXDw9deIPX3psavRAoq-rr0Zy8sxYE";
+
+    #[test]
+    fn non_canonical_spellings_of_the_right_tag_are_rejected() {
+        // 43 characters carry 258 bits for a 256-bit tag: the last character's two low bits
+        // must be zero. Setting them spells the same tag bytes in a form a lenient decoder
+        // would accept; the verifier must not.
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let s = signer(&[&[0x0b; 32]]);
+        let id = SessionId::parse(&"A".repeat(43)).unwrap();
+        let good = s.sign(&id);
+        assert_eq!(s.verify(good.as_bytes()), Some(id));
+        let last = *good.as_bytes().last().unwrap();
+        let value = ALPHABET.iter().position(|&c| c == last).unwrap();
+        assert_eq!(value & 3, 0, "canonical encodings have zero trailing bits");
+        for low_bits in 1..4 {
+            let mut spelled = good.clone().into_bytes();
+            *spelled.last_mut().unwrap() = ALPHABET[value | low_bits];
+            assert_eq!(s.verify(&spelled), None);
+        }
+        // padding, or the standard alphabet's `+` and `/`, never verify either
+        let padded = format!("{good}=");
+        assert_eq!(s.verify(padded.as_bytes()), None);
+        let standard = good.replace('-', "+").replace('_', "/");
+        if standard != good {
+            assert_eq!(s.verify(standard.as_bytes()), None);
+        }
+    }
 
     #[test]
     fn sign_verify_and_rotation() {

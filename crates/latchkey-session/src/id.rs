@@ -3,8 +3,6 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use rand::TryRngCore as _;
 use sha2::{Digest as _, Sha256};
 
@@ -64,16 +62,10 @@ impl SessionId {
     /// Like [`SessionId::parse`], on raw bytes (which need not be UTF-8).
     #[must_use]
     pub fn parse_bytes(text: &[u8]) -> Option<Self> {
-        if text.len() != SESSION_ID_TEXT_LEN {
-            return None;
-        }
-        let mut bytes = [0u8; SESSION_ID_BYTES];
-        // The engine rejects padding and non-canonical trailing bits (decode_allow_trailing_bits
-        // is false for the standard engines), so every ID has exactly one text form.
-        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
-            Ok(SESSION_ID_BYTES) => Some(Self(bytes)),
-            _ => None,
-        }
+        // Strict: padding and non-canonical trailing bits are rejected, so every ID has exactly
+        // one text form.
+        let text = <&[u8; SESSION_ID_TEXT_LEN]>::try_from(text).ok()?;
+        crate::b64::decode32(text).map(Self)
     }
 
     /// The text form (43 characters of unpadded base64url): the secret itself.
@@ -81,7 +73,10 @@ impl SessionId {
     /// The name is a reminder that the result must go only where a client needs it.
     #[must_use]
     pub fn expose_secret(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
+        crate::b64::encode32(&self.0)
+            .iter()
+            .map(|&c| char::from(c))
+            .collect()
     }
 
     /// The store key for this ID: SHA-256 of the raw 32 bytes.

@@ -71,8 +71,10 @@ pub(crate) fn from_redis_error(err: RedisError) -> (StoreError, Verdict) {
         ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
             (StoreError::Corrupt(Box::new(err)), Verdict::Keep)
         }
-        // Cluster errors (MOVED exhausted, CLUSTERDOWN, TRYAGAIN), OOM, READONLY, LOADING,
-        // auth failures...: the store cannot serve right now.
+        // Cluster errors the cluster client returns (MOVED exhausted, CLUSTERDOWN, TRYAGAIN),
+        // OOM, READONLY, LOADING, auth failures...: the store cannot serve right now. (The
+        // cluster client retries CLUSTERDOWN and a stopped node, so the command timeout usually
+        // ends those calls first, as `Timeout`.)
         _ => (StoreError::Unavailable(Box::new(err)), Verdict::Keep),
     }
 }

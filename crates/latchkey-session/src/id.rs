@@ -32,7 +32,10 @@ pub const SESSION_ID_TEXT_LEN: usize = 43;
 /// assert_eq!(format!("{id:?}"), "SessionId([redacted])");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct SessionId([u8; SESSION_ID_BYTES]);
+// Held as its canonical text, the form every request presents: a signed cookie is verified
+// and its ID hashed for the store key without ever decoding it. Equal texts are equal IDs,
+// because every constructor admits only canonical encodings.
+pub struct SessionId([u8; SESSION_ID_TEXT_LEN]);
 
 impl SessionId {
     /// Draws a fresh identifier from the operating system's random number generator.
@@ -47,7 +50,7 @@ impl SessionId {
         if let Err(err) = rand::rngs::OsRng.try_fill_bytes(&mut bytes) {
             panic!("the operating system's random number generator failed: {err}");
         }
-        Self(bytes)
+        Self(crate::b64::encode32(&bytes))
     }
 
     /// Parses the 43-character unpadded base64url text form.
@@ -65,7 +68,14 @@ impl SessionId {
         // Strict: padding and non-canonical trailing bits are rejected, so every ID has exactly
         // one text form.
         let text = <&[u8; SESSION_ID_TEXT_LEN]>::try_from(text).ok()?;
-        crate::b64::decode32(text).map(Self)
+        crate::b64::decode32(text).map(|_| Self(*text))
+    }
+
+    /// An ID from text that carried a valid signature. Only canonical texts are ever signed
+    /// (every `SessionId` is canonical), so a verified tag vouches for the text and it need not
+    /// be decoded again; callers must not use this for unsigned input.
+    pub(crate) fn from_signed_text(text: &[u8; SESSION_ID_TEXT_LEN]) -> Self {
+        Self(*text)
     }
 
     /// The text form (43 characters of unpadded base64url): the secret itself.
@@ -73,19 +83,17 @@ impl SessionId {
     /// The name is a reminder that the result must go only where a client needs it.
     #[must_use]
     pub fn expose_secret(&self) -> String {
-        crate::b64::encode32(&self.0)
-            .iter()
-            .map(|&c| char::from(c))
-            .collect()
+        self.0.iter().map(|&c| char::from(c)).collect()
     }
 
-    /// The store key for this ID: SHA-256 of the raw 32 bytes.
+    /// The store key for this ID: SHA-256 of its 43-character text form (one SHA-256 block).
     #[must_use]
     pub fn key(&self) -> SessionKey {
         SessionKey(Sha256::digest(self.0).into())
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8; SESSION_ID_BYTES] {
+    /// The text form, for the signer.
+    pub(crate) fn as_text(&self) -> &[u8; SESSION_ID_TEXT_LEN] {
         &self.0
     }
 }
@@ -242,14 +250,14 @@ mod tests {
     fn debug_is_redacted_and_key_is_sha256() {
         let id = SessionId::parse(&"A".repeat(43)).unwrap();
         assert_eq!(format!("{id:?}"), "SessionId([redacted])");
-        // SHA-256 of 32 zero bytes.
+        // SHA-256 of the ID's text, 43 × 'A' (hashlib.sha256(b"A" * 43)).
         assert_eq!(
             id.key().to_hex(),
-            "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+            "0f007385b6f9d4b7eeb2748605afe1a984a0a3bfa3f014d09e2a784ce9e5cd1a"
         );
         assert_eq!(
             format!("{:?}", id.key()),
-            "SessionKey(66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925)"
+            "SessionKey(0f007385b6f9d4b7eeb2748605afe1a984a0a3bfa3f014d09e2a784ce9e5cd1a)"
         );
     }
 

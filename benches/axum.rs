@@ -21,7 +21,6 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -277,59 +276,34 @@ fn adapter(c: &mut Criterion) {
     group.finish();
 }
 
-/// Requests per variant in one round of the interleaved comparison (a few milliseconds).
-const ROUND: u32 = 1_000;
-/// Rounds of the interleaved comparison.
-const ROUNDS: usize = 300;
-
-/// The same four variants measured interleaved: every round times [`ROUND`] requests of each,
-/// in an order that rotates from round to round, and the ratio to latchkey's time is taken per
-/// round. On a machine whose speed drifts over seconds (shared or throttled cores), criterion's
-/// one-variant-after-the-other medians can move apart by more than the effect measured; the
-/// median of same-round ratios cannot, because both sides of every ratio ran within a few
-/// milliseconds of each other.
+/// The same four requests interleaved (see [`latchkey_benches::interleaved`]): 300 rounds of
+/// 1,000 requests per variant, ratios to latchkey's read, differences to `bare`.
 fn interleaved() {
     let s = setup();
-    let mut per_request = vec![Vec::with_capacity(ROUNDS); VARIANTS.len()];
-    s.rt.block_on(async {
-        for round in 0..ROUNDS {
-            for k in 0..VARIANTS.len() {
-                let i = (round + k) % VARIANTS.len();
-                let start = Instant::now();
-                for _ in 0..ROUND {
+    let run = |i: usize| {
+        let s = &s;
+        move |n: u32| {
+            s.rt.block_on(async {
+                for _ in 0..n {
                     black_box(s.call_variant(i).await);
                 }
-                per_request[i].push(start.elapsed().as_secs_f64() * 1e9 / f64::from(ROUND));
-            }
+            });
         }
-    });
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        (v[v.len() / 4], v[v.len() / 2], v[v.len() * 3 / 4])
     };
-    let (bare, latchkey) = (&per_request[0], &per_request[1]);
-    println!("axum_request interleaved: {ROUNDS} rounds of {ROUND} requests per variant (medians over rounds)");
-    for (i, name) in VARIANTS.iter().enumerate() {
-        let (_, ns, _) = median(per_request[i].clone());
-        let above_bare = median(
-            per_request[i]
-                .iter()
-                .zip(bare)
-                .map(|(x, b)| x - b)
-                .collect(),
-        )
-        .1;
-        let ratios = per_request[i]
-            .iter()
-            .zip(latchkey)
-            .map(|(x, l)| x / l)
-            .collect();
-        let (q1, r, q3) = median(ratios);
-        println!(
-            "  {name:<22} {ns:>7.1} ns/request, {above_bare:>7.1} ns above bare; \
-             / latchkey_session_read in the same round: {r:.3}x (quartiles {q1:.3}-{q3:.3})"
-        );
-    }
+    let (mut v0, mut v1, mut v2, mut v3) = (run(0), run(1), run(2), run(3));
+    latchkey_benches::interleaved(
+        "axum_request",
+        &mut [
+            (VARIANTS[0], &mut v0),
+            (VARIANTS[1], &mut v1),
+            (VARIANTS[2], &mut v2),
+            (VARIANTS[3], &mut v3),
+        ],
+        1,
+        Some(0),
+        300,
+        1_000,
+    );
 }
 
 criterion_group!(benches, adapter);
@@ -337,14 +311,7 @@ criterion_group!(benches, adapter);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    // Only under `cargo bench` (which passes `--bench`), not when listing, and with no filter
-    // or the filter `interleaved` (which matches no criterion benchmark, so runs this alone).
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut filters = args
-        .iter()
-        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err());
-    let wanted = filters.all(|f| f == "interleaved");
-    if wanted && args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list") {
+    if latchkey_benches::interleaved_wanted() {
         interleaved();
     }
 }

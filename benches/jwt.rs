@@ -160,13 +160,7 @@ fn benches(c: &mut Criterion) {
                 .expect("sign")
         })
     });
-    g.bench_function("floor", |b| {
-        b.iter(|| {
-            let mut mac = Hmac::<Sha256>::new_from_slice(black_box(SECRET)).expect("any length");
-            mac.update(black_box(signing_input).as_bytes());
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        })
-    });
+    g.bench_function("floor", |b| b.iter(|| sign_floor(signing_input)));
     g.finish();
 
     let pre_keyed = Hmac::<Sha256>::new_from_slice(SECRET).expect("any length");
@@ -188,20 +182,122 @@ fn benches(c: &mut Criterion) {
                 .expect("verify")
         })
     });
-    g.bench_function("floor", |b| {
-        b.iter(|| {
-            let t: &str = black_box(&token);
-            let (input, sig) = t.rsplit_once('.').expect("three segments");
-            let payload = &input[input.find('.').expect("three segments") + 1..];
-            let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
-            let mut mac = pre_keyed.clone();
-            mac.update(input.as_bytes());
-            mac.verify_slice(&sig).expect("signature");
-            let json = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
-            serde_json::from_slice::<Flat>(&json).expect("claims")
-        })
-    });
+    g.bench_function("floor", |b| b.iter(|| verify_floor(&pre_keyed, &token)));
     g.finish();
+
+    if !latchkey_benches::interleaved_wanted() {
+        return;
+    }
+    // The same operations interleaved (see `latchkey_benches::interleaved`): ratios to
+    // latchkey-jwt measured within the same few milliseconds.
+    use jwt_simple::prelude::MACLike as _;
+    let times = |n: u32, mut op: Box<dyn FnMut() + '_>| (0..n).for_each(|_| op());
+    let mut sign_ours = |n| {
+        times(
+            n,
+            Box::new(|| drop(black_box(signer.sign(black_box(&our_claims))))),
+        )
+    };
+    let mut sign_jt = |n| {
+        times(
+            n,
+            Box::new(|| {
+                drop(black_box(jsonwebtoken::encode(
+                    &jt_header,
+                    black_box(&f),
+                    &jt_enc,
+                )))
+            }),
+        )
+    };
+    let mut sign_js = |n| {
+        times(
+            n,
+            Box::new(|| drop(black_box(js_key.authenticate(black_box(js_claims.clone()))))),
+        )
+    };
+    let mut sign_floor = |n| times(n, Box::new(|| drop(black_box(sign_floor(signing_input)))));
+    latchkey_benches::interleaved(
+        "sign",
+        &mut [
+            ("latchkey-jwt", &mut sign_ours),
+            ("jsonwebtoken", &mut sign_jt),
+            ("jwt-simple", &mut sign_js),
+            ("floor", &mut sign_floor),
+        ],
+        0,
+        None,
+        300,
+        2_000,
+    );
+    let mut verify_ours = |n| {
+        times(
+            n,
+            Box::new(|| drop(black_box(verifier.verify::<Roles>(black_box(&token))))),
+        )
+    };
+    let mut verify_jt = |n| {
+        times(
+            n,
+            Box::new(|| {
+                drop(black_box(jsonwebtoken::decode::<Flat>(
+                    black_box(&token),
+                    &jt_dec,
+                    &jt_validation,
+                )))
+            }),
+        )
+    };
+    let mut verify_js = |n| {
+        times(
+            n,
+            Box::new(|| {
+                drop(black_box(js_key.verify_token::<Roles>(
+                    black_box(&token),
+                    Some(js_options.clone()),
+                )))
+            }),
+        )
+    };
+    let mut verify_floor = |n| {
+        times(
+            n,
+            Box::new(|| drop(black_box(verify_floor(&pre_keyed, &token)))),
+        )
+    };
+    latchkey_benches::interleaved(
+        "verify",
+        &mut [
+            ("latchkey-jwt", &mut verify_ours),
+            ("jsonwebtoken", &mut verify_jt),
+            ("jwt-simple", &mut verify_js),
+            ("floor", &mut verify_floor),
+        ],
+        0,
+        None,
+        300,
+        1_000,
+    );
+}
+
+/// The sign floor: HMAC-SHA256 keyed per call over the signing input, base64url of the tag.
+fn sign_floor(signing_input: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(black_box(SECRET)).expect("any length");
+    mac.update(black_box(signing_input).as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// The verify floor: base64url-decode, pre-keyed HMAC check, serde parse into a flat struct.
+fn verify_floor(pre_keyed: &Hmac<Sha256>, token: &str) -> Flat {
+    let t: &str = black_box(token);
+    let (input, sig) = t.rsplit_once('.').expect("three segments");
+    let payload = &input[input.find('.').expect("three segments") + 1..];
+    let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
+    let mut mac = pre_keyed.clone();
+    mac.update(input.as_bytes());
+    mac.verify_slice(&sig).expect("signature");
+    let json = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice::<Flat>(&json).expect("claims")
 }
 
 criterion_group!(jwt, benches);

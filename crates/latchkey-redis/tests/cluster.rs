@@ -170,26 +170,8 @@ async fn per_user_cap_revokes_the_oldest_across_nodes() {
 #[tokio::test]
 async fn a_frozen_node_times_out_its_own_slots_only() {
     let cluster = cluster();
-    let config = latchkey_redis::RedisStoreConfig::cluster(cluster.urls())
-        .connect_timeout(Duration::from_millis(500))
-        .command_timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let store = latchkey_redis::RedisStore::new(config).unwrap();
-    // Enough sessions that every node owns some.
-    let mut owned: Vec<Vec<latchkey_session::SessionKey>> = vec![Vec::new(); 3];
-    for _ in 0..30 {
-        let (_id, key, record) = fresh(Duration::from_secs(60));
-        store.create(&key, &record).await.unwrap();
-        let name = store.session_key_name(&key);
-        let owner = cluster
-            .nodes()
-            .iter()
-            .position(|n| matches!(n.command(&["EXISTS", &name]), Ok(RespValue::Integer(1))))
-            .expect("one node owns the key");
-        owned[owner].push(key);
-    }
-    assert!(owned.iter().all(|keys| !keys.is_empty()));
+    let store = store_with_timeouts(&cluster, Duration::from_millis(500));
+    let owned = sessions_by_owner(&cluster, &store).await;
 
     cluster.nodes()[0].pause().unwrap();
     for key in owned[0].iter().take(3) {
@@ -213,6 +195,34 @@ async fn a_frozen_node_times_out_its_own_slots_only() {
 }
 
 /// The node that holds `name` (asked of each running node; a stopped node owns nothing).
+/// A store on `cluster` whose connect and command timeouts are both `timeout`.
+fn store_with_timeouts(cluster: &RedisCluster, timeout: Duration) -> latchkey_redis::RedisStore {
+    let config = latchkey_redis::RedisStoreConfig::cluster(cluster.urls())
+        .connect_timeout(timeout)
+        .command_timeout(timeout)
+        .build()
+        .expect("valid cluster config");
+    latchkey_redis::RedisStore::new(config).expect("store")
+}
+
+/// Creates 30 sessions without a user (so `create` touches only the session's own node, no
+/// index key) and returns their keys grouped by the index of the node that holds them; every
+/// node holds at least two.
+async fn sessions_by_owner(
+    cluster: &RedisCluster,
+    store: &latchkey_redis::RedisStore,
+) -> Vec<Vec<latchkey_session::SessionKey>> {
+    let mut owned: Vec<Vec<latchkey_session::SessionKey>> = vec![Vec::new(); 3];
+    for _ in 0..30 {
+        let (_id, key, record) = fresh(Duration::from_secs(60));
+        store.create(&key, &record).await.expect("create");
+        let owner = owner_of(cluster, &store.session_key_name(&key)).expect("an owner");
+        owned[owner].push(key);
+    }
+    assert!(owned.iter().all(|keys| keys.len() >= 2), "{owned:?}");
+    owned
+}
+
 fn owner_of(cluster: &RedisCluster, name: &str) -> Option<usize> {
     cluster
         .nodes()
@@ -241,21 +251,8 @@ async fn a_stopped_node_fails_its_slots_within_the_timeout_and_serves_again_afte
     // One connect timeout plus one command timeout plus scheduling slack.
     const BOUND: Duration = Duration::from_millis(3 * 500);
     let mut cluster = cluster();
-    let config = latchkey_redis::RedisStoreConfig::cluster(cluster.urls())
-        .connect_timeout(TIMEOUT)
-        .command_timeout(TIMEOUT)
-        .build()
-        .unwrap();
-    let store = latchkey_redis::RedisStore::new(config).unwrap();
-    // Sessions without a user: `create` touches only the session's own node (no index key).
-    let mut owned: Vec<Vec<latchkey_session::SessionKey>> = vec![Vec::new(); 3];
-    for _ in 0..30 {
-        let (_id, key, record) = fresh(Duration::from_secs(60));
-        store.create(&key, &record).await.unwrap();
-        let owner = owner_of(&cluster, &store.session_key_name(&key)).expect("an owner");
-        owned[owner].push(key);
-    }
-    assert!(owned.iter().all(|keys| keys.len() >= 2), "{owned:?}");
+    let store = store_with_timeouts(&cluster, TIMEOUT);
+    let owned = sessions_by_owner(&cluster, &store).await;
 
     let node_id = |node: &RedisServer| match node.command(&["CLUSTER", "MYID"]) {
         Ok(RespValue::Bulk(Some(id))) => id,

@@ -92,6 +92,8 @@ fn jwt_simple_claims(f: &Flat) -> jwt_simple::prelude::JWTClaims<Roles> {
 }
 
 fn benches(c: &mut Criterion) {
+    use jwt_simple::prelude::MACLike as _;
+
     let f = flat(now());
 
     // latchkey-jwt
@@ -127,7 +129,6 @@ fn benches(c: &mut Criterion) {
 
     // Every library must verify every library's token (same claims, same key).
     {
-        use jwt_simple::prelude::MACLike as _;
         let jt_token = jsonwebtoken::encode(&jt_header, &f, &jt_enc).expect("jsonwebtoken sign");
         let js_token = js_key
             .authenticate(js_claims.clone())
@@ -142,136 +143,80 @@ fn benches(c: &mut Criterion) {
         }
     }
 
+    // Each operation is written once and run by both passes: criterion's groups, then the
+    // interleaved pass (see `latchkey_benches::interleaved`), whose ratios to latchkey-jwt are
+    // measured within the same few milliseconds.
     let signing_input = &token[..token.rfind('.').expect("three segments")];
-    let mut g = c.benchmark_group("sign");
-    g.bench_function("latchkey-jwt", |b| {
-        b.iter(|| signer.sign(black_box(&our_claims)).expect("sign"))
-    });
-    g.bench_function("jsonwebtoken", |b| {
-        b.iter(|| {
-            jsonwebtoken::encode(black_box(&jt_header), black_box(&f), &jt_enc).expect("sign")
-        })
-    });
-    g.bench_function("jwt-simple", |b| {
-        use jwt_simple::prelude::MACLike as _;
-        b.iter(|| {
-            js_key
-                .authenticate(black_box(js_claims.clone()))
-                .expect("sign")
-        })
-    });
-    g.bench_function("floor", |b| b.iter(|| sign_floor(signing_input)));
-    g.finish();
-
+    let sign_ours = || signer.sign(black_box(&our_claims)).expect("sign");
+    let sign_jt =
+        || jsonwebtoken::encode(black_box(&jt_header), black_box(&f), &jt_enc).expect("sign");
+    let sign_js = || {
+        js_key
+            .authenticate(black_box(js_claims.clone()))
+            .expect("sign")
+    };
+    let sign_fl = || sign_floor(signing_input);
     let pre_keyed = Hmac::<Sha256>::new_from_slice(SECRET).expect("any length");
+    let verify_ours = || verifier.verify::<Roles>(black_box(&token)).expect("verify");
+    let verify_jt = || {
+        jsonwebtoken::decode::<Flat>(black_box(&token), &jt_dec, &jt_validation).expect("verify")
+    };
+    let verify_js = || {
+        js_key
+            .verify_token::<Roles>(black_box(&token), Some(js_options.clone()))
+            .expect("verify")
+    };
+    let verify_fl = || verify_floor(&pre_keyed, &token);
+
+    let mut g = c.benchmark_group("sign");
+    g.bench_function("latchkey-jwt", |b| b.iter(sign_ours));
+    g.bench_function("jsonwebtoken", |b| b.iter(sign_jt));
+    g.bench_function("jwt-simple", |b| b.iter(sign_js));
+    g.bench_function("floor", |b| b.iter(sign_fl));
+    g.finish();
     let mut g = c.benchmark_group("verify");
-    g.bench_function("latchkey-jwt", |b| {
-        b.iter(|| verifier.verify::<Roles>(black_box(&token)).expect("verify"))
-    });
-    g.bench_function("jsonwebtoken", |b| {
-        b.iter(|| {
-            jsonwebtoken::decode::<Flat>(black_box(&token), &jt_dec, &jt_validation)
-                .expect("verify")
-        })
-    });
-    g.bench_function("jwt-simple", |b| {
-        use jwt_simple::prelude::MACLike as _;
-        b.iter(|| {
-            js_key
-                .verify_token::<Roles>(black_box(&token), Some(js_options.clone()))
-                .expect("verify")
-        })
-    });
-    g.bench_function("floor", |b| b.iter(|| verify_floor(&pre_keyed, &token)));
+    g.bench_function("latchkey-jwt", |b| b.iter(verify_ours));
+    g.bench_function("jsonwebtoken", |b| b.iter(verify_jt));
+    g.bench_function("jwt-simple", |b| b.iter(verify_js));
+    g.bench_function("floor", |b| b.iter(verify_fl));
     g.finish();
 
     if !latchkey_benches::interleaved_wanted() {
         return;
     }
-    // The same operations interleaved (see `latchkey_benches::interleaved`): ratios to
-    // latchkey-jwt measured within the same few milliseconds.
-    use jwt_simple::prelude::MACLike as _;
-    let times = |n: u32, mut op: Box<dyn FnMut() + '_>| (0..n).for_each(|_| op());
-    let mut sign_ours = |n| {
-        times(
-            n,
-            Box::new(|| drop(black_box(signer.sign(black_box(&our_claims))))),
-        )
-    };
-    let mut sign_jt = |n| {
-        times(
-            n,
-            Box::new(|| {
-                drop(black_box(jsonwebtoken::encode(
-                    &jt_header,
-                    black_box(&f),
-                    &jt_enc,
-                )))
-            }),
-        )
-    };
-    let mut sign_js = |n| {
-        times(
-            n,
-            Box::new(|| drop(black_box(js_key.authenticate(black_box(js_claims.clone()))))),
-        )
-    };
-    let mut sign_floor = |n| times(n, Box::new(|| drop(black_box(sign_floor(signing_input)))));
+    use latchkey_benches::batch;
+    let (mut s0, mut s1, mut s2, mut s3) = (
+        batch(sign_ours),
+        batch(sign_jt),
+        batch(sign_js),
+        batch(sign_fl),
+    );
     latchkey_benches::interleaved(
         "sign",
         &mut [
-            ("latchkey-jwt", &mut sign_ours),
-            ("jsonwebtoken", &mut sign_jt),
-            ("jwt-simple", &mut sign_js),
-            ("floor", &mut sign_floor),
+            ("latchkey-jwt", &mut s0),
+            ("jsonwebtoken", &mut s1),
+            ("jwt-simple", &mut s2),
+            ("floor", &mut s3),
         ],
         0,
         None,
         300,
         2_000,
     );
-    let mut verify_ours = |n| {
-        times(
-            n,
-            Box::new(|| drop(black_box(verifier.verify::<Roles>(black_box(&token))))),
-        )
-    };
-    let mut verify_jt = |n| {
-        times(
-            n,
-            Box::new(|| {
-                drop(black_box(jsonwebtoken::decode::<Flat>(
-                    black_box(&token),
-                    &jt_dec,
-                    &jt_validation,
-                )))
-            }),
-        )
-    };
-    let mut verify_js = |n| {
-        times(
-            n,
-            Box::new(|| {
-                drop(black_box(js_key.verify_token::<Roles>(
-                    black_box(&token),
-                    Some(js_options.clone()),
-                )))
-            }),
-        )
-    };
-    let mut verify_floor = |n| {
-        times(
-            n,
-            Box::new(|| drop(black_box(verify_floor(&pre_keyed, &token)))),
-        )
-    };
+    let (mut v0, mut v1, mut v2, mut v3) = (
+        batch(verify_ours),
+        batch(verify_jt),
+        batch(verify_js),
+        batch(verify_fl),
+    );
     latchkey_benches::interleaved(
         "verify",
         &mut [
-            ("latchkey-jwt", &mut verify_ours),
-            ("jsonwebtoken", &mut verify_jt),
-            ("jwt-simple", &mut verify_js),
-            ("floor", &mut verify_floor),
+            ("latchkey-jwt", &mut v0),
+            ("jsonwebtoken", &mut v1),
+            ("jwt-simple", &mut v2),
+            ("floor", &mut v3),
         ],
         0,
         None,

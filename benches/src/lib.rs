@@ -37,6 +37,16 @@ pub fn runtime() -> Runtime {
 /// One contender of an interleaved pass: its name and a closure that runs `n` operations.
 pub type Variant<'a> = (&'a str, &'a mut dyn FnMut(u32));
 
+/// A [`Variant`] closure from one operation: runs it `n` times, each result through
+/// [`black_box`](std::hint::black_box), as criterion's `iter` does.
+pub fn batch<T>(op: impl Fn() -> T) -> impl FnMut(u32) {
+    move |n| {
+        for _ in 0..n {
+            std::hint::black_box(op());
+        }
+    }
+}
+
 /// Whether to run the interleaved pass after criterion: only under `cargo bench` (which passes
 /// `--bench`), not when listing, and with no filter or the filter `interleaved` (which matches
 /// no criterion benchmark, so that the pass runs alone).

@@ -148,14 +148,11 @@ impl Signer {
     /// `<id>.<tag>`, both unpadded base64url.
     pub(crate) fn sign(&self, id: &SessionId) -> String {
         let mut out = String::with_capacity(TOKEN_LEN);
-        out.push_str(&id.expose_secret());
+        let ascii = |out: &mut String, text: &[u8]| out.extend(text.iter().map(|&c| char::from(c)));
+        ascii(&mut out, id.as_text());
         out.push('.');
         if let Some(key) = self.keys.first() {
-            out.extend(
-                b64::encode32(&key.tag(id.as_text()))
-                    .iter()
-                    .map(|&c| char::from(c)),
-            );
+            ascii(&mut out, &b64::encode32(&key.tag(id.as_text())));
         }
         out
     }

@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 pub const SESSION_ID_BYTES: usize = 32;
 
 /// Length of the text form of a [`SessionId`]: 32 bytes in unpadded base64url.
-pub const SESSION_ID_TEXT_LEN: usize = 43;
+pub const SESSION_ID_TEXT_LEN: usize = crate::b64::TEXT_LEN;
 
 /// A session identifier: 256 bits from the operating system's CSPRNG.
 ///

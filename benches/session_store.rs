@@ -105,44 +105,41 @@ fn anonymous_resident_bytes() -> Option<usize> {
     Some(kib * 1024)
 }
 
+/// Growth of anonymous resident memory per session while `create` stores [`MEMORY_SESSIONS`]
+/// sessions in `store`. One create first warms up the map's table, the allocator's arena and
+/// the runtime's thread-locals, so the figure is about steady growth.
+async fn growth_per_session<S, R>(
+    store: S,
+    payload: &Value,
+    create: impl AsyncFn(&S, &Value) -> R,
+) -> usize {
+    let resident = || anonymous_resident_bytes().expect("smaps_rollup was readable just before");
+    create(&store, payload).await;
+    let before = resident();
+    for _ in 0..MEMORY_SESSIONS {
+        create(&store, payload).await;
+    }
+    let after = resident();
+    drop(black_box(store));
+    after.saturating_sub(before) / MEMORY_SESSIONS
+}
+
 /// In the child: create the sessions in one store and print the growth per session.
 fn measure_memory_in_child(which: &str) {
     if anonymous_resident_bytes().is_none() {
         eprintln!("needs Linux's /proc/self/smaps_rollup");
         std::process::exit(2);
     }
-    let resident = || anonymous_resident_bytes().expect("smaps_rollup was readable just before");
     let rt = runtime();
     let payload = payload();
     let per_session = rt.block_on(async {
-        // Warm up: the first create sets up the map's table, the allocator's arena and the
-        // runtime's thread-locals, so the figure is about steady growth.
-        let (before, after) = match which {
-            "latchkey" => {
-                let store = MemoryStore::new();
-                latchkey_create(&store, &payload).await;
-                let before = resident();
-                for _ in 0..MEMORY_SESSIONS {
-                    latchkey_create(&store, &payload).await;
-                }
-                let after = resident();
-                drop(black_box(store));
-                (before, after)
-            }
+        match which {
+            "latchkey" => growth_per_session(MemoryStore::new(), &payload, latchkey_create).await,
             "tower-sessions" => {
-                let store = TowerMemoryStore::default();
-                tower_create(&store, &payload).await;
-                let before = resident();
-                for _ in 0..MEMORY_SESSIONS {
-                    tower_create(&store, &payload).await;
-                }
-                let after = resident();
-                drop(black_box(store));
-                (before, after)
+                growth_per_session(TowerMemoryStore::default(), &payload, tower_create).await
             }
             other => panic!("{MEMORY_CHILD}={other}: expected latchkey or tower-sessions"),
-        };
-        after.saturating_sub(before) / MEMORY_SESSIONS
+        }
     });
     println!("{per_session}");
 }

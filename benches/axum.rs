@@ -299,7 +299,7 @@ fn interleaved() {
             (VARIANTS[2], &mut v2),
             (VARIANTS[3], &mut v3),
         ],
-        1,
+        &[1],
         Some(0),
         300,
         1_000,

@@ -62,8 +62,8 @@ pub fn interleaved_wanted() -> bool {
 }
 
 /// Times `variants` interleaved and prints, per variant, the median over rounds of its time per
-/// operation, of its difference to `variants[baseline]` (when given) and of its ratio to
-/// `variants[reference]` in the same round, with quartiles.
+/// operation, of its difference to `variants[baseline]` (when given) and of its ratio to each
+/// of `variants[references]` in the same round, with quartiles.
 ///
 /// Every round runs `per_round` operations of each variant, in an order that rotates from round
 /// to round. On a machine whose speed drifts over seconds (shared or throttled cores),
@@ -73,11 +73,11 @@ pub fn interleaved_wanted() -> bool {
 ///
 /// # Panics
 ///
-/// If `variants` is empty or an index is out of range.
+/// If `variants` or `references` is empty or an index is out of range.
 pub fn interleaved(
     title: &str,
     variants: &mut [Variant<'_>],
-    reference: usize,
+    references: &[usize],
     baseline: Option<usize>,
     rounds: usize,
     per_round: u32,
@@ -95,7 +95,6 @@ pub fn interleaved(
         v.sort_by(f64::total_cmp);
         (v[v.len() / 4], v[v.len() / 2], v[v.len() * 3 / 4])
     };
-    let reference_name = variants[reference].0;
     println!("{title} interleaved: {rounds} rounds of {per_round} operations per variant (medians over rounds)");
     for (i, (name, _)) in variants.iter().enumerate() {
         let (_, ns, _) = quartiles(times[i].clone());
@@ -103,14 +102,21 @@ pub fn interleaved(
             let d = quartiles(times[i].iter().zip(&times[b]).map(|(x, y)| x - y).collect()).1;
             format!(", {d:>7.1} ns above {}", variants[b].0)
         });
-        let ratios = times[i]
+        let ratios: Vec<String> = references
             .iter()
-            .zip(&times[reference])
-            .map(|(x, r)| x / r)
+            .map(|&reference| {
+                let ratios = times[i]
+                    .iter()
+                    .zip(&times[reference])
+                    .map(|(x, r)| x / r)
+                    .collect();
+                let (q1, r, q3) = quartiles(ratios);
+                format!(
+                    "/ {} in the same round: {r:.3}x (quartiles {q1:.3}-{q3:.3})",
+                    variants[reference].0
+                )
+            })
             .collect();
-        let (q1, r, q3) = quartiles(ratios);
-        println!(
-            "  {name:<22} {ns:>8.1} ns/op{above}; / {reference_name} in the same round: {r:.3}x (quartiles {q1:.3}-{q3:.3})"
-        );
+        println!("  {name:<22} {ns:>8.1} ns/op{above}; {}", ratios.join("; "));
     }
 }

@@ -424,11 +424,11 @@ fn bench_group(c: &mut Criterion, rt: &Runtime, group: &str, contenders: &[Conte
 }
 
 /// The same contenders interleaved (see [`latchkey_benches::interleaved`]): every round runs
-/// each for `TASKS * 40` calls; the ratios are to latchkey (for tower-sessions-redis-store,
+/// each for `TASKS * 200` calls; the ratios are to latchkey (for tower-sessions-redis-store,
 /// latchkey's speed-up; for a floor or ceiling, latchkey's fraction of it) and to
 /// tower-sessions-redis-store.
 fn bench_interleaved(rt: &Runtime, title: &str, contenders: &[Contender]) {
-    let calls = u32::try_from(TASKS * 40).expect("small");
+    let calls = u32::try_from(TASKS * 200).expect("small");
     let mut runs: Vec<_> = contenders
         .iter()
         .map(|contender| {
@@ -443,7 +443,7 @@ fn bench_interleaved(rt: &Runtime, title: &str, contenders: &[Contender]) {
         .zip(runs.iter_mut())
         .map(|(contender, run)| (contender.name, run as &mut dyn FnMut(u32)))
         .collect();
-    latchkey_benches::interleaved(title, &mut variants, &[0, 1], None, 100, calls);
+    latchkey_benches::interleaved(title, &mut variants, &[0, 1], None, 50, calls);
 }
 
 fn benches(c: &mut Criterion) {

@@ -73,7 +73,7 @@ pub fn interleaved_wanted() -> bool {
 ///
 /// # Panics
 ///
-/// If `variants` or `references` is empty or an index is out of range.
+/// If `variants` is empty or an index is out of range.
 pub fn interleaved(
     title: &str,
     variants: &mut [Variant<'_>],

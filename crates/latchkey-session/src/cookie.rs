@@ -276,6 +276,23 @@ pub(crate) struct CookieSettings {
 }
 
 impl CookieSettings {
+    /// The name prefix (RFC 6265bis §4.1.3) whose requirements these settings break, if any.
+    /// Browsers match the prefixes case-insensitively, so this does too.
+    pub(crate) fn prefix_violation(&self) -> Option<&'static str> {
+        let starts = |p: &str| {
+            self.name
+                .get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p))
+        };
+        if starts("__Host-") && (!self.secure || self.path != "/" || self.domain.is_some()) {
+            return Some("__Host-");
+        }
+        if starts("__Secure-") && !self.secure {
+            return Some("__Secure-");
+        }
+        None
+    }
+
     fn attributes(&self, out: &mut String) {
         out.push_str("; Path=");
         out.push_str(&self.path);

@@ -14,13 +14,13 @@ mod time;
 pub use cookie::{CookieKey, KeyError, SameSite, SetCookie, MAX_COOKIE_VALUE_LEN};
 pub use id::{SessionId, SessionKey, SESSION_ID_BYTES, SESSION_ID_TEXT_LEN};
 pub use manager::{
-    ConfigError, Device, Session, SessionCapPolicy, SessionError, SessionEvent, SessionManager,
-    SessionManagerBuilder, SessionResponse, StoreUnavailablePolicy,
+    ConfigError, Device, Finish, RequestHeaders, RequestOutcome, Session, SessionError,
+    SessionEvent, SessionManager, SessionManagerBuilder, SessionResponse, StoreUnavailablePolicy,
 };
 #[cfg(feature = "memory")]
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use record::{Delta, SessionData, SessionInfo, SessionMetadata, SessionRecord};
-pub use store::{BoxError, SessionStore, StoreError};
+pub use store::{Admission, BoxError, SessionCap, SessionCapPolicy, SessionStore, StoreError};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 
 // Re-exported so store implementations and callers use the same versions.

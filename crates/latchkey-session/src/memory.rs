@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,9 +12,13 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 
 use crate::{
-    Clock, Delta, SessionData, SessionInfo, SessionKey, SessionMetadata, SessionRecord,
-    SessionStore, StoreError, SystemClock, Timestamp,
+    Admission, Clock, Delta, SessionCap, SessionCapPolicy, SessionData, SessionInfo, SessionKey,
+    SessionMetadata, SessionRecord, SessionStore, StoreError, SystemClock, Timestamp,
 };
+
+/// The longest chain of cycle links a delete follows (each link is an ID rotated within the
+/// grace period of the one before it, so real chains are one or two long).
+const MAX_LINKS: usize = 16;
 
 /// Hasher for [`SessionKey`]s: the key is already a uniformly distributed SHA-256 output and
 /// `SessionKey`'s `Hash` feeds its first 8 bytes through `write_u64`, so that value is the hash.
@@ -59,6 +63,15 @@ struct Entry {
     user_id: Option<Arc<str>>,
     metadata: Option<Box<SessionMetadata>>,
     retired: bool,
+    /// Cycle links (the retired predecessor, the successor), boxed: most sessions have none.
+    links: Option<Box<Links>>,
+}
+
+/// The records a cycle linked an entry with: deleting one deletes the others.
+#[derive(Debug, Default)]
+struct Links {
+    prev: Option<SessionKey>,
+    next: Option<SessionKey>,
 }
 
 impl Entry {
@@ -72,7 +85,18 @@ impl Entry {
             user_id: record.user_id.as_deref().map(Arc::from),
             metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata.clone())),
             retired: false,
+            links: None,
         }
+    }
+
+    fn linked(&self) -> [Option<SessionKey>; 2] {
+        self.links
+            .as_deref()
+            .map_or([None, None], |l| [l.prev, l.next])
+    }
+
+    fn is_linked_to(&self, key: &SessionKey) -> bool {
+        self.linked().contains(&Some(*key))
     }
 
     fn expires_at(&self) -> Timestamp {
@@ -137,6 +161,12 @@ struct Inner {
     /// fight over, so an uncapped store does without it.
     len: AtomicUsize,
     max_sessions: Option<usize>,
+    /// Serializes every change of a session's lifecycle that involves a user or a link —
+    /// `create` of a user's session, `cycle`, `delete`, `delete_all_for_user` — so that a cap
+    /// check and its insert, or a cycle's liveness check and its insert, are one step that no
+    /// revocation can fall between. Loads, saves, touches and anonymous creates (the hot
+    /// paths) never take it. Never held across an `.await`.
+    lifecycle: Mutex<()>,
     clock: Arc<dyn Clock>,
 }
 
@@ -176,6 +206,135 @@ impl Inner {
             .get(user_id)
             .map(|set| set.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Removes the entry under `key` and, transitively, every entry linked with it by cycles,
+    /// except `spare`; with `within` set, links are followed only to entries of that user or
+    /// of no user (a user's "log out everywhere" never reaches another user's login). Returns
+    /// whether the entry under `key` was live, and how many removed entries were live,
+    /// non-retired sessions of `within`. Call with the lifecycle lock held.
+    fn remove_linked(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+        spare: Option<&SessionKey>,
+        within: Option<&str>,
+    ) -> (bool, u64) {
+        let mut todo = vec![*key];
+        let mut first_live = None;
+        let mut listed = 0;
+        let mut steps = 0;
+        while let Some(k) = todo.pop() {
+            steps += 1;
+            if steps > MAX_LINKS || Some(&k) == spare {
+                continue;
+            }
+            let first = first_live.is_none();
+            let mut linked = [None, None];
+            let mut counts = false;
+            let removed = self.remove_if(&k, |e| {
+                let user = e.user_id.as_deref();
+                if !first && within.is_some() && user.is_some() && user != within {
+                    return false;
+                }
+                linked = e.linked();
+                counts = within.is_some() && user == within && !e.retired && !e.is_expired(now);
+                true
+            });
+            if first {
+                first_live = Some(removed.is_some_and(|expires_at| now < expires_at));
+            }
+            if removed.is_some() {
+                listed += u64::from(counts);
+                todo.extend(linked.into_iter().flatten());
+            }
+        }
+        (first_live.unwrap_or(false), listed)
+    }
+
+    /// The live, non-retired sessions of `user_id` other than `except`, oldest first by
+    /// (absolute deadline, key): the order a cap evicts in.
+    fn cap_candidates(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+        now: Timestamp,
+    ) -> Vec<(Timestamp, SessionKey)> {
+        let mut live: Vec<(Timestamp, SessionKey)> = self
+            .user_keys(user_id)
+            .into_iter()
+            .filter(|k| Some(k) != except)
+            .filter_map(|k| {
+                let e = self.sessions.get(&k)?;
+                (e.user_id.as_deref() == Some(user_id) && !e.retired && !e.is_expired(now))
+                    .then_some((e.absolute_deadline, k))
+            })
+            .collect();
+        live.sort_unstable();
+        live
+    }
+
+    /// The cap decision for one more session of `user_id`: `Err(CapReached)` to refuse, or
+    /// the keys to evict after the new session is stored.
+    fn admit(
+        &self,
+        user_id: &str,
+        except: Option<&SessionKey>,
+        cap: Option<SessionCap>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionKey>, Admission> {
+        let Some(cap) = cap else {
+            return Ok(Vec::new());
+        };
+        let max = usize::try_from(cap.max.get()).unwrap_or(usize::MAX);
+        let live = self.cap_candidates(user_id, except, now);
+        if live.len() < max {
+            return Ok(Vec::new());
+        }
+        match cap.policy {
+            SessionCapPolicy::Refuse => Err(Admission::CapReached),
+            SessionCapPolicy::RevokeOldest => {
+                Ok(live[..=live.len() - max].iter().map(|(_, k)| *k).collect())
+            }
+        }
+    }
+
+    /// Inserts `entry` under `key` unless a live record is there. Keeps the index and the
+    /// slot count right.
+    fn insert_new(&self, key: &SessionKey, entry: Entry) -> Result<(), StoreError> {
+        self.reserve_slot()?;
+        match self.sessions.entry(*key) {
+            MapEntry::Occupied(mut slot) => {
+                // The slot reserved above is not needed either way.
+                self.uncount(1);
+                // The clock is read only here: a fresh key (every create but a collision)
+                // needs no expiry check, and a clock read is a noticeable part of a create.
+                if !slot.get().is_expired(self.clock.now()) {
+                    return Err(StoreError::Conflict);
+                }
+                if let Some(user) = &slot.get().user_id {
+                    Self::unindex(&self.users, user, key);
+                }
+                if let Some(user) = &entry.user_id {
+                    self.index(user, *key);
+                }
+                slot.insert(entry);
+            }
+            MapEntry::Vacant(slot) => {
+                if let Some(user) = &entry.user_id {
+                    self.index(user, *key);
+                }
+                slot.insert(entry);
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded value is `()`: a panic elsewhere cannot leave it inconsistent.
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn purge_if_expired(&self, key: &SessionKey, now: Timestamp) {
@@ -244,7 +403,7 @@ impl Inner {
 /// let key = SessionId::generate().key();
 /// let now = Timestamp::from_system_time(std::time::SystemTime::now());
 /// let far = now.saturating_add(std::time::Duration::from_secs(60));
-/// store.create(&key, &SessionRecord::new(now, far, far)).await?;
+/// store.create(&key, &SessionRecord::new(now, far, far), None).await?;
 /// assert!(store.load(&key).await?.is_some());
 /// # Ok(())
 /// # }
@@ -309,6 +468,7 @@ impl MemoryStoreBuilder {
             users: DashMap::new(),
             len: AtomicUsize::new(0),
             max_sessions: self.max_sessions,
+            lifecycle: Mutex::new(()),
             clock: self.clock,
         });
         if !self.sweep_interval.is_zero() {
@@ -371,35 +531,30 @@ impl MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        cap: Option<SessionCap>,
+    ) -> Result<Admission, StoreError> {
         let inner = &*self.inner;
-        inner.reserve_slot()?;
         let entry = Entry::from_record(record);
-        match inner.sessions.entry(*key) {
-            MapEntry::Occupied(mut slot) => {
-                // The slot reserved above is not needed either way.
-                inner.uncount(1);
-                // The clock is read only here: a fresh key (every create but a collision)
-                // needs no expiry check, and a clock read is a noticeable part of a create.
-                if !slot.get().is_expired(inner.clock.now()) {
-                    return Err(StoreError::Conflict);
-                }
-                if let Some(user) = &slot.get().user_id {
-                    Inner::unindex(&inner.users, user, key);
-                }
-                if let Some(user) = &entry.user_id {
-                    inner.index(user, *key);
-                }
-                slot.insert(entry);
-            }
-            MapEntry::Vacant(slot) => {
-                if let Some(user) = &entry.user_id {
-                    inner.index(user, *key);
-                }
-                slot.insert(entry);
-            }
+        let Some(user) = record.user_id.as_deref() else {
+            // No user, no cap, no links: the hot path takes no lifecycle lock.
+            inner.insert_new(key, entry)?;
+            return Ok(Admission::admitted());
+        };
+        let _lifecycle = inner.lock();
+        let now = inner.clock.now();
+        let evict = match inner.admit(user, None, cap, now) {
+            Ok(evict) => evict,
+            Err(refused) => return Ok(refused),
+        };
+        inner.insert_new(key, entry)?;
+        for victim in &evict {
+            inner.remove_linked(victim, now, Some(key), None);
         }
-        Ok(())
+        Ok(Admission::Admitted { evicted: evict })
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
@@ -438,21 +593,6 @@ impl SessionStore for MemoryStore {
                 entry.apply_data(delta);
                 entry.last_seen = delta.last_seen;
                 entry.idle_deadline = delta.idle_deadline;
-                if let Some(new_user) = &delta.user_id {
-                    if entry.user_id.as_deref() != new_user.as_deref() {
-                        if let Some(old) = entry.user_id.take() {
-                            Inner::unindex(&inner.users, &old, key);
-                        }
-                        if let Some(new_user) = new_user {
-                            let new_user: Arc<str> = Arc::from(new_user.as_str());
-                            inner.index(&new_user, *key);
-                            entry.user_id = Some(new_user);
-                        }
-                    }
-                }
-                if let Some(metadata) = &delta.metadata {
-                    entry.metadata = (!metadata.is_empty()).then(|| Box::new(metadata.clone()));
-                }
                 return Ok(true);
             }
         }
@@ -482,30 +622,55 @@ impl SessionStore for MemoryStore {
         Ok(false)
     }
 
-    async fn retire(&self, key: &SessionKey, until: Timestamp) -> Result<bool, StoreError> {
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        record: &SessionRecord,
+        retire_until: Timestamp,
+        cap: Option<SessionCap>,
+    ) -> Result<Admission, StoreError> {
         let inner = &*self.inner;
+        let _lifecycle = inner.lock();
         let now = inner.clock.now();
-        {
-            let Some(mut entry) = inner.sessions.get_mut(key) else {
-                return Ok(false);
-            };
-            if !entry.is_expired(now) {
-                entry.idle_deadline = entry.idle_deadline.min(until);
-                entry.absolute_deadline = entry.absolute_deadline.min(until);
-                entry.retired = true;
-                return Ok(true);
-            }
+        let source_live = inner
+            .sessions
+            .get(old)
+            .is_some_and(|e| !e.retired && !e.is_expired(now));
+        if !source_live || old == new {
+            return Ok(Admission::SourceGone);
         }
-        inner.purge_if_expired(key, now);
-        Ok(false)
+        let evict = match record.user_id.as_deref() {
+            Some(user) => match inner.admit(user, Some(old), cap, now) {
+                Ok(evict) => evict,
+                Err(refused) => return Ok(refused),
+            },
+            None => Vec::new(),
+        };
+        let mut entry = Entry::from_record(record);
+        entry.links = Some(Box::new(Links {
+            prev: Some(*old),
+            next: None,
+        }));
+        inner.insert_new(new, entry)?;
+        // Still live: every path that removes or retires a record takes the lifecycle lock,
+        // and an expiry in between only shortens the grace.
+        if let Some(mut e) = inner.sessions.get_mut(old) {
+            e.idle_deadline = e.idle_deadline.min(retire_until);
+            e.absolute_deadline = e.absolute_deadline.min(retire_until);
+            e.retired = true;
+            e.links.get_or_insert_with(Box::default).next = Some(*new);
+        }
+        for victim in &evict {
+            inner.remove_linked(victim, now, Some(new), None);
+        }
+        Ok(Admission::Admitted { evicted: evict })
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let now = self.inner.clock.now();
-        Ok(self
-            .inner
-            .remove_if(key, |_| true)
-            .is_some_and(|expires_at| now < expires_at))
+        let inner = &*self.inner;
+        let _lifecycle = inner.lock();
+        Ok(inner.remove_linked(key, inner.clock.now(), None, None).0)
     }
 
     async fn list_for_user(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
@@ -539,19 +704,20 @@ impl SessionStore for MemoryStore {
         keep: Option<&SessionKey>,
     ) -> Result<u64, StoreError> {
         let inner = &*self.inner;
+        let _lifecycle = inner.lock();
         let now = inner.clock.now();
         let keys = inner.user_keys(user_id);
         let mut deleted = 0;
         for key in keys.iter().filter(|k| Some(*k) != keep) {
-            // A retired ID (the old side of a cycle_id) is removed but not counted: it is the
-            // same device as its successor, and list_for_user never showed it.
-            let mut retired = false;
-            let removed = inner.remove_if(key, |e| {
-                retired = e.retired;
-                e.user_id.as_deref() == Some(user_id)
-            });
-            if !retired && removed.is_some_and(|expires_at| now < expires_at) {
-                deleted += 1;
+            let Some(spared) = inner.sessions.get(key).and_then(|e| {
+                // The retired predecessor of the kept session is the kept device itself.
+                (e.user_id.as_deref() == Some(user_id))
+                    .then(|| keep.is_some_and(|k| e.is_linked_to(k)))
+            }) else {
+                continue;
+            };
+            if !spared {
+                deleted += inner.remove_linked(key, now, keep, Some(user_id)).1;
             }
         }
         Ok(deleted)
@@ -591,7 +757,7 @@ mod tests {
             let mut r = record(now, 10 + i);
             r.user_id = Some("alice".into());
             store
-                .create(&SessionId::generate().key(), &r)
+                .create(&SessionId::generate().key(), &r, None)
                 .await
                 .unwrap();
         }
@@ -616,7 +782,7 @@ mod tests {
             .sweep_interval(Duration::from_millis(20))
             .build();
         store
-            .create(&SessionId::generate().key(), &record(clock.now(), 1))
+            .create(&SessionId::generate().key(), &record(clock.now(), 1), None)
             .await
             .unwrap();
         clock.advance(Duration::from_secs(2));
@@ -641,22 +807,22 @@ mod tests {
         let store = MemoryStore::builder().max_sessions(2).build();
         let now = SystemClock.now();
         let a = SessionId::generate().key();
-        store.create(&a, &record(now, 60)).await.unwrap();
+        store.create(&a, &record(now, 60), None).await.unwrap();
         store
-            .create(&SessionId::generate().key(), &record(now, 60))
+            .create(&SessionId::generate().key(), &record(now, 60), None)
             .await
             .unwrap();
         assert!(matches!(
             store
-                .create(&SessionId::generate().key(), &record(now, 60))
+                .create(&SessionId::generate().key(), &record(now, 60), None)
                 .await,
             Err(StoreError::Full)
         ));
         // A conflicting create does not leak a slot.
         assert!(store.delete(&a).await.unwrap());
-        store.create(&a, &record(now, 60)).await.unwrap();
+        store.create(&a, &record(now, 60), None).await.unwrap();
         assert!(matches!(
-            store.create(&a, &record(now, 60)).await,
+            store.create(&a, &record(now, 60), None).await,
             Err(StoreError::Full | StoreError::Conflict)
         ));
         assert_eq!(store.len_including_expired(), 2);

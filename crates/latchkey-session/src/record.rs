@@ -285,12 +285,6 @@ impl SessionRecord {
         self.data.apply(delta);
         self.last_seen = delta.last_seen;
         self.idle_deadline = delta.idle_deadline;
-        if let Some(user) = &delta.user_id {
-            self.user_id.clone_from(user);
-        }
-        if let Some(metadata) = &delta.metadata {
-            self.metadata.clone_from(metadata);
-        }
     }
 
     /// The listing form of this record.
@@ -312,8 +306,9 @@ impl SessionRecord {
 ///
 /// A store applies it to the stored record atomically, in this order: if `clear`, remove every
 /// data key; then apply `changes` (`Some` sets, `None` removes); set `last_seen` and
-/// `idle_deadline`; if `user_id` is `Some`, replace the user (updating the per-user index);
-/// if `metadata` is `Some`, replace it. `absolute_deadline` never changes.
+/// `idle_deadline`. `absolute_deadline`, the user and the metadata never change: a login or
+/// logout stores a new record ([`SessionStore::cycle`](crate::SessionStore::cycle)) or deletes
+/// the old one.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Delta {
@@ -325,10 +320,6 @@ pub struct Delta {
     pub last_seen: Timestamp,
     /// New idle deadline.
     pub idle_deadline: Timestamp,
-    /// `Some(new)` to change the user (`Some(None)` logs out).
-    pub user_id: Option<Option<String>>,
-    /// `Some(new)` to replace the metadata.
-    pub metadata: Option<SessionMetadata>,
 }
 
 impl Delta {
@@ -340,8 +331,6 @@ impl Delta {
             changes: BTreeMap::new(),
             last_seen,
             idle_deadline,
-            user_id: None,
-            metadata: None,
         }
     }
 
@@ -363,20 +352,6 @@ impl Delta {
     #[must_use]
     pub fn cleared(mut self) -> Self {
         self.clear = true;
-        self
-    }
-
-    /// Changes the user.
-    #[must_use]
-    pub fn user(mut self, user_id: Option<String>) -> Self {
-        self.user_id = Some(user_id);
-        self
-    }
-
-    /// Replaces the metadata.
-    #[must_use]
-    pub fn metadata(mut self, metadata: SessionMetadata) -> Self {
-        self.metadata = Some(metadata);
         self
     }
 }

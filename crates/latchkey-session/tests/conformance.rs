@@ -1,27 +1,28 @@
 //! The testkit's conformance suite against `MemoryStore` (also the check that the suite itself
-//! compiles against the public API a backend sees).
+//! compiles against the public API a backend sees): one test per check, per configuration.
 
-use std::sync::Arc;
+mod default_store {
+    use std::sync::Arc;
 
-use latchkey_session::{MemoryStore, SessionStore};
+    use latchkey_session::{MemoryStore, SessionStore};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_passes_the_conformance_suite() {
-    latchkey_testkit::run_conformance_suite(|| async {
+    latchkey_testkit::session_store_conformance!(|| async {
         Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>
-    })
-    .await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_with_a_cap_and_fast_sweeper_passes_too() {
-    latchkey_testkit::run_conformance_suite(|| async {
+mod capped_store_with_fast_sweeper {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use latchkey_session::{MemoryStore, SessionStore};
+
+    latchkey_testkit::session_store_conformance!(|| async {
         Arc::new(
             MemoryStore::builder()
                 .max_sessions(10_000)
-                .sweep_interval(std::time::Duration::from_millis(50))
+                .sweep_interval(Duration::from_millis(50))
                 .build(),
         ) as Arc<dyn SessionStore>
-    })
-    .await;
+    });
 }

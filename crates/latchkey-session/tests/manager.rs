@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use latchkey_session::{
-    ConfigError, CookieKey, ManualClock, MemoryStore, SameSite, SessionCapPolicy, SessionError,
-    SessionEvent, SessionManager, SessionStore, StoreError, StoreUnavailablePolicy, Timestamp,
+    ConfigError, CookieKey, ManualClock, MemoryStore, RequestHeaders, RequestOutcome, SameSite,
+    SessionCapPolicy, SessionError, SessionEvent, SessionManager, SessionManagerBuilder,
+    SessionStore, StoreError, StoreUnavailablePolicy, Timestamp,
 };
 use latchkey_testkit::FaultyStore;
 use serde_json::json;
@@ -78,9 +79,12 @@ impl Fixture {
 
     /// One request that inserts `k = v`; returns the cookie to send next time.
     async fn create_session(&self, k: &str, v: i64) -> String {
-        let session = self.manager.load_from_headers(None, None);
+        let session = self.manager.session(RequestHeaders::new());
         session.insert(k, &v).await.expect("test helper");
-        let response = self.manager.finish(&session).await.expect("test helper");
+        let response = session
+            .finish(RequestOutcome::Success)
+            .await
+            .expect("test helper");
         cookie_pair(
             response
                 .set_cookie()
@@ -92,9 +96,12 @@ impl Fixture {
     async fn read(&self, cookie: &str, k: &str) -> Option<i64> {
         let session = self
             .manager
-            .load_from_headers(Some(cookie.as_bytes()), None);
+            .session(RequestHeaders::new().cookie(cookie.as_bytes()));
         let value = session.get::<i64>(k).await.expect("test helper");
-        self.manager.finish(&session).await.expect("test helper");
+        session
+            .finish(RequestOutcome::Success)
+            .await
+            .expect("test helper");
         value
     }
 
@@ -114,13 +121,15 @@ async fn ten_thousand_requests_that_never_write_store_nothing_and_send_no_cookie
             2 => Some(forged.as_bytes()),
             _ => Some(b"\xff\xfe\xfd".as_slice()),
         };
-        let session = f.manager.load_from_headers(cookie, None);
+        let session = f
+            .manager
+            .session(cookie.map_or(RequestHeaders::new(), |c| RequestHeaders::new().cookie(c)));
         if i % 2 == 0 {
             // read it: still nothing to store
             assert_eq!(session.get::<String>("user").await.unwrap(), None);
             assert!(session.is_empty().await.unwrap());
         }
-        let response = f.manager.finish(&session).await.unwrap();
+        let response = session.finish(RequestOutcome::Success).await.unwrap();
         assert!(response.is_empty(), "request {i} must not send a cookie");
     }
     assert_eq!(f.count().await, 0);
@@ -134,8 +143,14 @@ async fn an_untouched_session_costs_no_store_access() {
     let cookie = f.create_session("a", 1).await;
     let before = f.store.calls();
     for _ in 0..100 {
-        let session = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
-        assert!(f.manager.finish(&session).await.unwrap().is_empty());
+        let session = f
+            .manager
+            .session(RequestHeaders::new().cookie(cookie.as_bytes()));
+        assert!(session
+            .finish(RequestOutcome::Success)
+            .await
+            .unwrap()
+            .is_empty());
     }
     assert_eq!(
         f.store.calls(),
@@ -147,9 +162,9 @@ async fn an_untouched_session_costs_no_store_access() {
 #[tokio::test]
 async fn a_write_creates_the_session_with_safe_cookie_attributes() {
     let f = fixture();
-    let session = f.manager.load_from_headers(None, None);
+    let session = f.manager.session(RequestHeaders::new());
     session.insert("n", &7).await.unwrap();
-    let response = f.manager.finish(&session).await.unwrap();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
     let set_cookie = response.set_cookie().unwrap().as_str().to_owned();
     assert!(set_cookie.starts_with("id="));
     for attribute in ["; Path=/", "; HttpOnly", "; Secure", "; SameSite=Lax"] {
@@ -186,9 +201,9 @@ async fn persistent_cookies_carry_max_age_and_custom_attributes() {
             .same_site(SameSite::Strict)
             .idle_timeout(20 * MIN)
     });
-    let session = f.manager.load_from_headers(None, None);
+    let session = f.manager.session(RequestHeaders::new());
     session.insert("n", &1).await.unwrap();
-    let response = f.manager.finish(&session).await.unwrap();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
     let set_cookie = response.set_cookie().unwrap().as_str();
     assert!(set_cookie.starts_with("__Host-sid="));
     assert!(set_cookie.contains("; Max-Age=1200;"), "{set_cookie}");
@@ -200,22 +215,28 @@ async fn only_modified_sessions_are_written_and_only_the_delta() {
     let f = fixture();
     let cookie = f.create_session("a", 1).await;
     // Two requests load the same session, then each changes a different key.
-    let r1 = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
-    let r2 = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let r1 = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
+    let r2 = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     assert_eq!(r1.get::<i64>("a").await.unwrap(), Some(1));
     assert_eq!(r2.get::<i64>("a").await.unwrap(), Some(1));
     r1.insert("b", &2).await.unwrap();
     r2.insert("c", &3).await.unwrap();
-    f.manager.finish(&r1).await.unwrap();
-    f.manager.finish(&r2).await.unwrap();
+    r1.finish(RequestOutcome::Success).await.unwrap();
+    r2.finish(RequestOutcome::Success).await.unwrap();
     assert_eq!(f.read(&cookie, "b").await, Some(2));
     assert_eq!(f.read(&cookie, "c").await, Some(3));
     assert_eq!(f.read(&cookie, "a").await, Some(1));
     // Writing the same value again is not a modification.
     let saves = f.store.saves();
-    let r3 = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let r3 = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     r3.insert("a", &1).await.unwrap();
-    assert!(f.manager.finish(&r3).await.unwrap().is_empty());
+    assert!(r3.finish(RequestOutcome::Success).await.unwrap().is_empty());
     assert_eq!(f.store.saves(), saves);
 }
 
@@ -266,10 +287,12 @@ async fn cycle_id_moves_data_keeps_old_id_for_the_grace_period_and_never_extends
         f.clock.advance(DAY - MIN);
         assert_eq!(f.read(&old, "a").await, Some(1));
     }
-    let session = f.manager.load_from_headers(Some(old.as_bytes()), None);
+    let session = f
+        .manager
+        .session(RequestHeaders::new().cookie(old.as_bytes()));
     session.insert("b", &2).await.unwrap();
     session.cycle_id().await.unwrap();
-    let response = f.manager.finish(&session).await.unwrap();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
     let new = cookie_pair(response.set_cookie().unwrap().as_str());
     assert_ne!(new, old);
     assert_eq!(f.read(&new, "a").await, Some(1));
@@ -302,15 +325,15 @@ async fn login_cycles_the_id_and_emits_events_with_keys_only() {
     f.take_events();
     let session = f
         .manager
-        .load_from_headers(Some(anonymous.as_bytes()), None);
+        .session(RequestHeaders::new().cookie(anonymous.as_bytes()));
     session.set_user_agent("Firefox");
     session.login("alice").await.unwrap();
-    let response = f.manager.finish(&session).await.unwrap();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
     let logged_in = cookie_pair(response.set_cookie().unwrap().as_str());
     assert_ne!(logged_in, anonymous, "login must change the ID (fixation)");
     let s = f
         .manager
-        .load_from_headers(Some(logged_in.as_bytes()), None);
+        .session(RequestHeaders::new().cookie(logged_in.as_bytes()));
     assert_eq!(s.user_id().await.unwrap().as_deref(), Some("alice"));
     assert_eq!(
         s.get::<i64>("cart").await.unwrap(),
@@ -324,7 +347,7 @@ async fn login_cycles_the_id_and_emits_events_with_keys_only() {
         devices[0].info.metadata.user_agent.as_deref(),
         Some("Firefox")
     );
-    f.manager.finish(&s).await.unwrap();
+    s.finish(RequestOutcome::Success).await.unwrap();
     let events = f.take_events();
     assert!(
         matches!(
@@ -341,7 +364,7 @@ async fn login_cycles_the_id_and_emits_events_with_keys_only() {
     // The pre-login ID does not carry the login, even during the grace period.
     let old = f
         .manager
-        .load_from_headers(Some(anonymous.as_bytes()), None);
+        .session(RequestHeaders::new().cookie(anonymous.as_bytes()));
     assert_eq!(old.user_id().await.unwrap(), None);
 }
 
@@ -350,9 +373,11 @@ async fn destroy_deletes_and_clears_the_cookie() {
     let f = fixture();
     let cookie = f.create_session("a", 1).await;
     f.take_events();
-    let session = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let session = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     session.logout();
-    let response = f.manager.finish(&session).await.unwrap();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
     let removal = response.set_cookie().unwrap();
     assert!(removal.is_removal());
     assert!(removal.as_str().starts_with("id=; Max-Age=0"));
@@ -363,18 +388,24 @@ async fn destroy_deletes_and_clears_the_cookie() {
         [SessionEvent::Destroyed { .. }]
     ));
     // Destroying when there is no session sends nothing.
-    let none = f.manager.load_from_headers(None, None);
+    let none = f.manager.session(RequestHeaders::new());
     none.destroy();
-    assert!(f.manager.finish(&none).await.unwrap().is_empty());
+    assert!(none
+        .finish(RequestOutcome::Success)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn emptying_a_session_deletes_it() {
     let f = fixture();
     let cookie = f.create_session("a", 1).await;
-    let session = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let session = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     assert_eq!(session.remove("a").await.unwrap(), Some(json!(1)));
-    let response = f.manager.finish(&session).await.unwrap();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
     assert!(response.set_cookie().unwrap().is_removal());
     assert_eq!(f.count().await, 0);
 }
@@ -383,15 +414,111 @@ async fn emptying_a_session_deletes_it() {
 async fn a_revoked_session_is_not_recreated_by_a_request_in_flight() {
     let f = fixture();
     let cookie = f.create_session("a", 1).await;
-    let in_flight = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let in_flight = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     assert_eq!(in_flight.get::<i64>("a").await.unwrap(), Some(1));
     // Meanwhile: remote logout.
     let key = in_flight.key().await.unwrap().unwrap();
     assert!(f.store.inner().delete(&key).await.unwrap());
     in_flight.insert("b", &2).await.unwrap();
-    let response = f.manager.finish(&in_flight).await.unwrap();
-    assert!(response.is_empty());
+    let response = in_flight.finish(RequestOutcome::Success).await.unwrap();
+    assert!(
+        response.set_cookie().is_some_and(|c| c.is_removal()),
+        "the revoked client is told to drop its cookie, got {response:?}"
+    );
     assert_eq!(f.count().await, 0);
+}
+
+#[tokio::test]
+async fn a_server_error_stores_no_changes_but_a_logout_still_happens() {
+    let f = fixture();
+    let cookie = f.create_session("a", 1).await;
+
+    // Data written by a handler that then failed is not saved.
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
+    s.insert("a", &2).await.unwrap();
+    let finish = s.finish(RequestOutcome::ServerError);
+    assert!(finish.is_ready(), "nothing to write after a 5xx");
+    assert!(finish.await.unwrap().is_empty());
+    assert_eq!(f.read(&cookie, "a").await, Some(1));
+
+    // A login in a failed request neither creates a session nor changes the ID.
+    let s = f.manager.session(RequestHeaders::new());
+    s.login("alice").await.unwrap();
+    assert!(s
+        .finish(RequestOutcome::ServerError)
+        .await
+        .unwrap()
+        .is_empty());
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
+    s.login("alice").await.unwrap();
+    assert!(s
+        .finish(RequestOutcome::ServerError)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        f.count().await,
+        1,
+        "no session was created by either failed login"
+    );
+    assert_eq!(
+        f.read(&cookie, "a").await,
+        Some(1),
+        "the old ID still works"
+    );
+
+    // A logout in a failed request still logs out.
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
+    s.logout();
+    let response = s.finish(RequestOutcome::ServerError).await.unwrap();
+    assert!(response.set_cookie().is_some_and(|c| c.is_removal()));
+    assert_eq!(f.count().await, 0);
+    assert_eq!(
+        RequestOutcome::from_status(500),
+        RequestOutcome::ServerError
+    );
+    assert_eq!(RequestOutcome::from_status(499), RequestOutcome::Success);
+    assert_eq!(RequestOutcome::from_status(600), RequestOutcome::Success);
+}
+
+#[test]
+fn cookie_name_prefixes_are_checked_at_build_time() {
+    let build = |f: &dyn Fn(SessionManagerBuilder) -> SessionManagerBuilder| {
+        f(SessionManager::builder(Arc::new(MemoryStore::new()), key())).build()
+    };
+    assert!(build(&|b| b.cookie_name("__Host-id")).is_ok());
+    assert!(build(&|b| b.cookie_name("__Secure-id")).is_ok());
+    for (what, result) in [
+        (
+            "no Secure",
+            build(&|b| b.cookie_name("__Host-id").secure(false)),
+        ),
+        (
+            "a Path",
+            build(&|b| b.cookie_name("__Host-id").path("/app")),
+        ),
+        (
+            "a Domain",
+            build(&|b| b.cookie_name("__host-id").domain("example.com")),
+        ),
+    ] {
+        assert!(
+            matches!(result, Err(ConfigError::CookiePrefix("__Host-"))),
+            "__Host- with {what} must be refused"
+        );
+    }
+    assert!(matches!(
+        build(&|b| b.cookie_name("__Secure-id").secure(false)),
+        Err(ConfigError::CookiePrefix("__Secure-"))
+    ));
 }
 
 #[tokio::test]
@@ -400,22 +527,26 @@ async fn per_user_cap_revokes_the_oldest_or_refuses() {
     let login = |user: &'static str| {
         let manager = f.manager.clone();
         async move {
-            let s = manager.load_from_headers(None, None);
+            let s = manager.session(RequestHeaders::new());
             s.login(user).await?;
-            let r = manager.finish(&s).await?;
+            let r = s.finish(RequestOutcome::Success).await?;
             Ok::<_, SessionError>(cookie_pair(r.set_cookie().unwrap().as_str()))
         }
     };
     let first = login("bob").await.unwrap();
     f.clock.advance(MIN);
     let second = login("bob").await.unwrap();
-    let s = f.manager.load_from_headers(Some(first.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(first.as_bytes()));
     assert_eq!(
         s.user_id().await.unwrap(),
         None,
         "the first device was logged out"
     );
-    let s = f.manager.load_from_headers(Some(second.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(second.as_bytes()));
     assert_eq!(s.user_id().await.unwrap().as_deref(), Some("bob"));
     assert!(f
         .take_events()
@@ -423,15 +554,15 @@ async fn per_user_cap_revokes_the_oldest_or_refuses() {
         .any(|e| matches!(e, SessionEvent::Revoked { .. })));
 
     let g = fixture_with(|b| b.max_sessions_per_user(1, SessionCapPolicy::Refuse));
-    let s = g.manager.load_from_headers(None, None);
+    let s = g.manager.session(RequestHeaders::new());
     s.login("carol").await.unwrap();
-    g.manager.finish(&s).await.unwrap();
-    let s = g.manager.load_from_headers(None, None);
+    s.finish(RequestOutcome::Success).await.unwrap();
+    let s = g.manager.session(RequestHeaders::new());
     assert!(matches!(
         s.login("carol").await,
         Err(SessionError::TooManySessions)
     ));
-    assert!(g.manager.finish(&s).await.unwrap().is_empty());
+    assert!(s.finish(RequestOutcome::Success).await.unwrap().is_empty());
     assert_eq!(g.count().await, 1);
 }
 
@@ -440,22 +571,22 @@ async fn device_list_revoke_one_and_revoke_others() {
     let f = fixture();
     let mut cookies = Vec::new();
     for agent in ["phone", "laptop", "tablet"] {
-        let s = f.manager.load_from_headers(None, None);
+        let s = f.manager.session(RequestHeaders::new());
         s.set_user_agent(agent);
         s.login("dan").await.unwrap();
-        let r = f.manager.finish(&s).await.unwrap();
+        let r = s.finish(RequestOutcome::Success).await.unwrap();
         cookies.push(cookie_pair(r.set_cookie().unwrap().as_str()));
         f.clock.advance(MIN);
     }
     let intruder = {
-        let s = f.manager.load_from_headers(None, None);
+        let s = f.manager.session(RequestHeaders::new());
         s.login("eve").await.unwrap();
-        let r = f.manager.finish(&s).await.unwrap();
+        let r = s.finish(RequestOutcome::Success).await.unwrap();
         cookie_pair(r.set_cookie().unwrap().as_str())
     };
     let phone = f
         .manager
-        .load_from_headers(Some(cookies[0].as_bytes()), None);
+        .session(RequestHeaders::new().cookie(cookies[0].as_bytes()));
     let devices = phone.list_devices().await.unwrap();
     let agents: Vec<_> = devices
         .iter()
@@ -465,20 +596,22 @@ async fn device_list_revoke_one_and_revoke_others() {
     assert_eq!(devices.iter().filter(|d| d.current).count(), 1);
     assert!(devices[0].current);
     // Eve cannot revoke Dan's laptop by its key.
-    let eve = f.manager.load_from_headers(Some(intruder.as_bytes()), None);
+    let eve = f
+        .manager
+        .session(RequestHeaders::new().cookie(intruder.as_bytes()));
     assert!(!eve.revoke_device(&devices[1].info.key).await.unwrap());
     // Dan revokes his laptop from his phone.
     assert!(phone.revoke_device(&devices[1].info.key).await.unwrap());
     let laptop = f
         .manager
-        .load_from_headers(Some(cookies[1].as_bytes()), None);
+        .session(RequestHeaders::new().cookie(cookies[1].as_bytes()));
     assert_eq!(laptop.user_id().await.unwrap(), None);
     // Then all but this one.
     assert_eq!(phone.revoke_other_devices().await.unwrap(), 1);
     assert_eq!(phone.list_devices().await.unwrap().len(), 1);
-    f.manager.finish(&phone).await.unwrap();
+    phone.finish(RequestOutcome::Success).await.unwrap();
     // Anonymous sessions have no device list.
-    let anon = f.manager.load_from_headers(None, None);
+    let anon = f.manager.session(RequestHeaders::new());
     assert!(matches!(
         anon.list_devices().await,
         Err(SessionError::NotLoggedIn)
@@ -493,30 +626,38 @@ async fn store_down_with_fail_policy_is_an_unavailable_error_and_loses_nothing()
     let cookie = f.create_session("a", 1).await;
     // Down while loading.
     f.store.set_down(true);
-    let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     let err = s.get::<i64>("a").await.unwrap_err();
     assert!(err.is_unavailable());
     assert!(
         std::error::Error::source(&err).is_some(),
         "the store error is kept as source"
     );
-    assert!(f.manager.finish(&s).await.unwrap().is_empty());
+    assert!(s.finish(RequestOutcome::Success).await.unwrap().is_empty());
     // Up while loading, down while saving.
     f.store.set_down(false);
-    let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     s.insert("a", &2).await.unwrap();
     s.cycle_id().await.unwrap();
     f.store.set_down(true);
-    let err = f.manager.finish(&s).await.unwrap_err();
+    let err = s.finish(RequestOutcome::Success).await.unwrap_err();
     assert!(err.is_unavailable());
     // Back up: the session is still there, unchanged, under the old cookie.
     f.store.set_down(false);
     assert_eq!(f.read(&cookie, "a").await, Some(1));
     // A new session that cannot be created: an error, not a panic or a bogus cookie.
     f.store.set_down(true);
-    let s = f.manager.load_from_headers(None, None);
+    let s = f.manager.session(RequestHeaders::new());
     s.insert("x", &1).await.unwrap();
-    assert!(f.manager.finish(&s).await.unwrap_err().is_unavailable());
+    assert!(s
+        .finish(RequestOutcome::Success)
+        .await
+        .unwrap_err()
+        .is_unavailable());
 }
 
 #[tokio::test]
@@ -524,21 +665,25 @@ async fn store_down_with_anonymous_policy_carries_on_without_a_session() {
     let f = fixture_with(|b| b.store_unavailable(StoreUnavailablePolicy::Anonymous));
     let cookie = f.create_session("a", 1).await;
     f.store.set_down(true);
-    let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     assert_eq!(s.get::<i64>("a").await.unwrap(), None, "reads as anonymous");
     s.insert("b", &2).await.unwrap();
     assert!(matches!(s.login("x").await, Err(SessionError::Degraded)));
     assert!(matches!(s.cycle_id().await, Err(SessionError::Degraded)));
     assert!(
-        f.manager.finish(&s).await.unwrap().is_empty(),
+        s.finish(RequestOutcome::Success).await.unwrap().is_empty(),
         "cookie untouched"
     );
     // A write that fails at the end is dropped, not an error.
     f.store.set_down(false);
-    let s = f.manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
     s.insert("c", &3).await.unwrap();
     f.store.set_down(true);
-    assert!(f.manager.finish(&s).await.unwrap().is_empty());
+    assert!(s.finish(RequestOutcome::Success).await.unwrap().is_empty());
     f.store.set_down(false);
     assert_eq!(
         f.read(&cookie, "a").await,
@@ -557,10 +702,10 @@ async fn a_key_collision_on_create_is_retried_with_a_fresh_id() {
     assert_eq!(f.read(&cookie, "a").await, Some(1));
     // A store that always conflicts: a Conflict error after a bounded number of tries.
     f.store.conflict_next_creates(usize::MAX);
-    let s = f.manager.load_from_headers(None, None);
+    let s = f.manager.session(RequestHeaders::new());
     s.insert("a", &1).await.unwrap();
     assert!(matches!(
-        f.manager.finish(&s).await,
+        s.finish(RequestOutcome::Success).await,
         Err(SessionError::Store(StoreError::Conflict))
     ));
 }
@@ -578,11 +723,10 @@ async fn a_record_the_store_returns_after_its_expiry_is_rejected_with_an_event()
         .event_hook(move |e| sink.lock().unwrap().push(e.clone()))
         .build()
         .unwrap();
-    let s = manager.load_from_headers(None, None);
+    let s = manager.session(RequestHeaders::new());
     s.insert("a", &1).await.unwrap();
     let cookie = cookie_pair(
-        manager
-            .finish(&s)
+        s.finish(RequestOutcome::Success)
             .await
             .unwrap()
             .set_cookie()
@@ -590,7 +734,7 @@ async fn a_record_the_store_returns_after_its_expiry_is_rejected_with_an_event()
             .as_str(),
     );
     app_clock.advance(60 * MIN);
-    let s = manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let s = manager.session(RequestHeaders::new().cookie(cookie.as_bytes()));
     assert_eq!(s.get::<i64>("a").await.unwrap(), None);
     assert!(matches!(
         events.lock().unwrap().last(),
@@ -603,9 +747,9 @@ async fn session_header_transport_for_api_clients() {
     let f = fixture_with(|b| b.session_header("X-Session"));
     assert_eq!(f.manager.session_header_name(), Some("x-session"));
     // A client announces header mode with an empty header.
-    let s = f.manager.load_from_headers(None, Some(b""));
+    let s = f.manager.session(RequestHeaders::new().session_header(b""));
     s.insert("a", &1).await.unwrap();
-    let response = f.manager.finish(&s).await.unwrap();
+    let response = s.finish(RequestOutcome::Success).await.unwrap();
     assert!(
         response.set_cookie().is_none(),
         "header clients get no cookie"
@@ -613,15 +757,21 @@ async fn session_header_transport_for_api_clients() {
     let (name, token) = response.session_header().unwrap();
     assert_eq!(name, "x-session");
     let token = token.to_owned();
-    let s = f.manager.load_from_headers(None, Some(token.as_bytes()));
+    let s = f
+        .manager
+        .session(RequestHeaders::new().session_header(token.as_bytes()));
     assert_eq!(s.get::<i64>("a").await.unwrap(), Some(1));
-    f.manager.finish(&s).await.unwrap();
+    s.finish(RequestOutcome::Success).await.unwrap();
     // Garbage in the header is no session, never an error.
-    let s = f.manager.load_from_headers(None, Some(b"\xff garbage"));
+    let s = f
+        .manager
+        .session(RequestHeaders::new().session_header(b"\xff garbage"));
     assert_eq!(s.get::<i64>("a").await.unwrap(), None);
     // Off by default: the header is ignored.
     let g = fixture();
-    let s = g.manager.load_from_headers(None, Some(token.as_bytes()));
+    let s = g
+        .manager
+        .session(RequestHeaders::new().session_header(token.as_bytes()));
     assert_eq!(s.get::<i64>("a").await.unwrap(), None);
 }
 
@@ -639,11 +789,10 @@ async fn key_rotation_accepts_old_cookies_and_reissues_with_the_new_key() {
         .clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
-    let s = before.load_from_headers(None, None);
+    let s = before.session(RequestHeaders::new());
     s.insert("a", &1).await.unwrap();
     let cookie = cookie_pair(
-        before
-            .finish(&s)
+        s.finish(RequestOutcome::Success)
             .await
             .unwrap()
             .set_cookie()
@@ -655,13 +804,13 @@ async fn key_rotation_accepts_old_cookies_and_reissues_with_the_new_key() {
         .clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
-    let s = after.load_from_headers(Some(cookie.as_bytes()), None);
+    let s = after.session(RequestHeaders::new().cookie(cookie.as_bytes()));
     assert_eq!(s.get::<i64>("a").await.unwrap(), Some(1));
     let only_new = SessionManager::builder(store, new_key)
         .clock(Arc::new(clock))
         .build()
         .unwrap();
-    let s = only_new.load_from_headers(Some(cookie.as_bytes()), None);
+    let s = only_new.session(RequestHeaders::new().cookie(cookie.as_bytes()));
     assert_eq!(s.get::<i64>("a").await.unwrap(), None);
 }
 
@@ -729,31 +878,35 @@ fn invalid_configurations_are_refused() {
 #[tokio::test]
 async fn finish_twice_and_writes_after_finish_do_nothing() {
     let f = fixture();
-    let s = f.manager.load_from_headers(None, None);
+    let s = f.manager.session(RequestHeaders::new());
     s.insert("a", &1).await.unwrap();
-    assert!(!f.manager.finish(&s).await.unwrap().is_empty());
-    assert!(f.manager.finish(&s).await.unwrap().is_empty());
+    assert!(!s.finish(RequestOutcome::Success).await.unwrap().is_empty());
+    assert!(s.finish(RequestOutcome::Success).await.unwrap().is_empty());
     assert_eq!(f.count().await, 1);
     s.insert("b", &2).await.unwrap();
-    assert!(f.manager.finish(&s).await.unwrap().is_empty());
+    assert!(s.finish(RequestOutcome::Success).await.unwrap().is_empty());
     assert_eq!(f.store.saves(), 0);
 }
 
 #[tokio::test]
 async fn logging_in_as_another_user_does_not_inherit_the_previous_users_data() {
     let f = fixture();
-    let s = f.manager.load_from_headers(None, None);
+    let s = f.manager.session(RequestHeaders::new());
     s.login("alice").await.unwrap();
     s.insert("secret", &"alice's").await.unwrap();
-    let r = f.manager.finish(&s).await.unwrap();
+    let r = s.finish(RequestOutcome::Success).await.unwrap();
     let alice = cookie_pair(r.set_cookie().unwrap().as_str());
     // Same browser, bob logs in without logging alice out first.
-    let s = f.manager.load_from_headers(Some(alice.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(alice.as_bytes()));
     s.login("bob").await.unwrap();
     assert_eq!(s.get::<String>("secret").await.unwrap(), None);
-    let r = f.manager.finish(&s).await.unwrap();
+    let r = s.finish(RequestOutcome::Success).await.unwrap();
     let bob = cookie_pair(r.set_cookie().unwrap().as_str());
-    let s = f.manager.load_from_headers(Some(bob.as_bytes()), None);
+    let s = f
+        .manager
+        .session(RequestHeaders::new().cookie(bob.as_bytes()));
     assert_eq!(s.user_id().await.unwrap().as_deref(), Some("bob"));
     assert_eq!(s.get::<String>("secret").await.unwrap(), None);
     assert!(f

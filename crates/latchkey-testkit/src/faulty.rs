@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use latchkey_session::{
-    async_trait, Delta, SessionInfo, SessionKey, SessionRecord, SessionStore, StoreError, Timestamp,
+    async_trait, Admission, Delta, SessionCap, SessionInfo, SessionKey, SessionRecord,
+    SessionStore, StoreError, Timestamp,
 };
 
 /// The source of every injected [`StoreError::Unavailable`]. It reads like a real backend's
@@ -97,13 +98,8 @@ impl<S: SessionStore> FaultyStore<S> {
             Ok(())
         }
     }
-}
 
-#[async_trait]
-impl<S: SessionStore> SessionStore for FaultyStore<S> {
-    async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError> {
-        self.enter()?;
-        self.creates.fetch_add(1, Ordering::SeqCst);
+    fn injected_conflict(&self) -> Result<(), StoreError> {
         if self
             .conflicts
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -111,7 +107,22 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
         {
             return Err(StoreError::Conflict);
         }
-        self.inner.create(key, record).await
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for FaultyStore<S> {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        cap: Option<SessionCap>,
+    ) -> Result<Admission, StoreError> {
+        self.enter()?;
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        self.injected_conflict()?;
+        self.inner.create(key, record, cap).await
     }
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         self.enter()?;
@@ -132,9 +143,18 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
         self.touches.fetch_add(1, Ordering::SeqCst);
         self.inner.touch(key, last_seen, idle_deadline).await
     }
-    async fn retire(&self, key: &SessionKey, until: Timestamp) -> Result<bool, StoreError> {
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        record: &SessionRecord,
+        retire_until: Timestamp,
+        cap: Option<SessionCap>,
+    ) -> Result<Admission, StoreError> {
         self.enter()?;
-        self.inner.retire(key, until).await
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        self.injected_conflict()?;
+        self.inner.cycle(old, new, record, retire_until, cap).await
     }
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         self.enter()?;

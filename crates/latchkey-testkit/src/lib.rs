@@ -1,8 +1,9 @@
 //! Test kit for latchkey (not published).
 //!
 //! The [`SessionStore`] conformance suite: every behaviour `latchkey-session`'s manager relies
-//! on, as plain `pub async fn`s. Every backend's tests call [`run_conformance_suite`] with a
-//! factory that returns a fresh, empty store; each check is also callable on its own.
+//! on, as plain `pub async fn`s, and [`session_store_conformance!`], which every backend's tests
+//! invoke with a factory that returns a fresh, empty store: it emits one `#[tokio::test]` per
+//! check, so one failure does not hide the others. Each check is also callable on its own.
 //!
 //! The checks use the real clock (a backend like Redis expires keys by its own time), with
 //! deadlines of about a second, so the whole suite takes a few seconds. They panic on the first
@@ -15,10 +16,8 @@
 //!
 //! # #[tokio::main]
 //! # async fn main() {
-//! latchkey_testkit::run_conformance_suite(|| async {
-//!     Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>
-//! })
-//! .await;
+//! // Or, in a test file: `latchkey_testkit::session_store_conformance!(|| async { ... });`
+//! latchkey_testkit::revoke_between_load_and_cycle_leaves_no_session(Arc::new(MemoryStore::new())).await;
 //! # }
 //! ```
 //!
@@ -30,13 +29,13 @@ pub mod redis;
 
 pub use faulty::{FaultyStore, UNAVAILABLE_DETAIL};
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use latchkey_session::{
-    CookieKey, Delta, SessionCapPolicy, SessionEvent, SessionId, SessionKey, SessionManager,
-    SessionMetadata, SessionRecord, SessionStore, StoreError, Timestamp,
+    Admission, CookieKey, Delta, RequestHeaders, RequestOutcome, SessionCapPolicy, SessionEvent,
+    SessionId, SessionKey, SessionManager, SessionMetadata, SessionRecord, SessionStore,
+    StoreError, Timestamp,
 };
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
@@ -87,33 +86,6 @@ async fn must_be_gone(store: &dyn SessionStore, key: &SessionKey, what: &str) {
     );
 }
 
-/// Runs every check, each against a fresh store from `factory`.
-///
-/// # Panics
-///
-/// On the first guarantee the store breaks.
-pub async fn run_conformance_suite<F, Fut>(factory: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Arc<dyn SessionStore>>,
-{
-    create_then_load_round_trips(factory().await).await;
-    load_of_unknown_key_is_none(factory().await).await;
-    create_never_overwrites(factory().await).await;
-    save_applies_only_the_delta(factory().await).await;
-    touch_extends_without_rewriting_data(factory().await).await;
-    delete_removes_the_session(factory().await).await;
-    save_and_touch_never_resurrect(factory().await).await;
-    retire_keeps_the_session_readable_but_unlisted(factory().await).await;
-    per_user_index_lists_and_follows_user_changes(factory().await).await;
-    delete_all_for_user_keeps_one(factory().await).await;
-    per_user_cap_through_the_manager(factory().await).await;
-    concurrent_writers_on_different_keys_both_survive(factory().await).await;
-    thousand_concurrent_sessions_nothing_lost(factory().await).await;
-    count_counts_live_sessions(factory().await).await;
-    expired_sessions_are_never_returned(factory().await).await;
-}
-
 /// `create` then `load` returns every field as stored.
 ///
 /// # Panics
@@ -129,7 +101,7 @@ pub async fn create_then_load_round_trips(store: Arc<dyn SessionStore>) {
     );
     record.user_id = Some("alice".into());
     record.metadata = SessionMetadata::with_user_agent("Mozilla/5.0 (conformance)");
-    store.create(&key, &record).await.expect("create");
+    store.create(&key, &record, None).await.expect("create");
     let loaded = must_load(&*store, &key, "after create").await;
     assert_eq!(loaded, record, "a loaded record must equal the created one");
 }
@@ -155,11 +127,11 @@ pub async fn load_of_unknown_key_is_none(store: Arc<dyn SessionStore>) {
 pub async fn create_never_overwrites(store: Arc<dyn SessionStore>) {
     let key = fresh_key();
     let original = sample_record();
-    store.create(&key, &original).await.expect("create");
+    store.create(&key, &original, None).await.expect("create");
     let mut intruder = sample_record();
     intruder.data.insert_value("k", json!("overwritten"));
     intruder.user_id = Some("mallory".into());
-    match store.create(&key, &intruder).await {
+    match store.create(&key, &intruder, None).await {
         Err(StoreError::Conflict) => {}
         other => panic!("create on a live key must be Conflict, got {other:?}"),
     }
@@ -185,7 +157,7 @@ pub async fn save_applies_only_the_delta(store: Arc<dyn SessionStore>) {
     let mut record = sample_record();
     record.data.insert_value("keep", json!(1));
     record.data.insert_value("drop", json!(2));
-    store.create(&key, &record).await.expect("create");
+    store.create(&key, &record, None).await.expect("create");
 
     let t = now().saturating_add(Duration::from_secs(1));
     let idle = t.saturating_add(40 * MINUTE);
@@ -223,16 +195,6 @@ pub async fn save_applies_only_the_delta(store: Arc<dyn SessionStore>) {
         "clear removes every key before the changes"
     );
     assert_eq!(loaded.data.get_value("only"), Some(&json!(true)));
-
-    let with_meta = Delta::new(t, idle).metadata(SessionMetadata::with_user_agent("curl/8"));
-    assert!(store.save(&key, &with_meta).await.expect("save"));
-    let loaded = must_load(&*store, &key, "after metadata").await;
-    assert_eq!(loaded.metadata.user_agent.as_deref(), Some("curl/8"));
-    assert_eq!(
-        loaded.data.len(),
-        1,
-        "a metadata-only delta leaves data alone"
-    );
 }
 
 /// `touch` moves `last_seen` and the idle deadline and leaves the data alone.
@@ -243,7 +205,7 @@ pub async fn save_applies_only_the_delta(store: Arc<dyn SessionStore>) {
 pub async fn touch_extends_without_rewriting_data(store: Arc<dyn SessionStore>) {
     let key = fresh_key();
     let record = sample_record();
-    store.create(&key, &record).await.expect("create");
+    store.create(&key, &record, None).await.expect("create");
     let t = now().saturating_add(Duration::from_secs(5));
     let idle = t.saturating_add(50 * MINUTE);
     assert!(store.touch(&key, t, idle).await.expect("touch"));
@@ -262,7 +224,7 @@ pub async fn touch_extends_without_rewriting_data(store: Arc<dyn SessionStore>) 
 pub async fn delete_removes_the_session(store: Arc<dyn SessionStore>) {
     let key = fresh_key();
     store
-        .create(&key, &user_record("dora", now()))
+        .create(&key, &user_record("dora", now()), None)
         .await
         .expect("create");
     assert!(store.delete(&key).await.expect("delete"));
@@ -277,12 +239,12 @@ pub async fn delete_removes_the_session(store: Arc<dyn SessionStore>) {
     );
     // The key may be created again after a delete.
     store
-        .create(&key, &sample_record())
+        .create(&key, &sample_record(), None)
         .await
         .expect("create after delete");
 }
 
-/// `save`, `touch` and `retire` on a deleted session return `false` and do not recreate it.
+/// `save`, `touch` and `cycle` on a deleted session change nothing and do not recreate it.
 ///
 /// # Panics
 ///
@@ -290,15 +252,13 @@ pub async fn delete_removes_the_session(store: Arc<dyn SessionStore>) {
 pub async fn save_and_touch_never_resurrect(store: Arc<dyn SessionStore>) {
     let key = fresh_key();
     store
-        .create(&key, &user_record("erin", now()))
+        .create(&key, &user_record("erin", now()), None)
         .await
         .expect("create");
     store.delete(&key).await.expect("delete");
     let t = now();
     let idle = t.saturating_add(30 * MINUTE);
-    let delta = Delta::new(t, idle)
-        .set("x", json!(1))
-        .user(Some("erin".into()));
+    let delta = Delta::new(t, idle).set("x", json!(1));
     assert!(
         !store.save(&key, &delta).await.expect("save"),
         "save of a deleted session is false"
@@ -307,82 +267,192 @@ pub async fn save_and_touch_never_resurrect(store: Arc<dyn SessionStore>) {
         !store.touch(&key, t, idle).await.expect("touch"),
         "touch of a deleted session is false"
     );
-    assert!(
-        !store.retire(&key, idle).await.expect("retire"),
-        "retire of a deleted session is false"
+    let successor = fresh_key();
+    assert_eq!(
+        store
+            .cycle(&key, &successor, &user_record("erin", t), idle, None)
+            .await
+            .expect("cycle"),
+        Admission::SourceGone,
+        "cycle of a deleted session stores nothing"
     );
+    must_be_gone(&*store, &successor, "the successor of a deleted session").await;
     must_be_gone(&*store, &key, "after save/touch on a deleted session").await;
     assert!(store.list_for_user("erin").await.expect("list").is_empty());
     assert_eq!(store.count().await.expect("count"), 0);
 }
 
-/// A retired session stays loadable until its grace deadline, is not listed for its user,
-/// cannot be extended by `touch`, and is still removed by `delete_all_for_user` (which does
-/// not count it: it counts only what `list_for_user` lists).
+/// `cycle` moves a session to a new key in one step: the new record is live and listed, the
+/// old one stays loadable until the retirement deadline but is unlisted, cannot be extended
+/// by `touch`, and can never be cycled again; a cycle from a missing key stores nothing.
+/// `delete_all_for_user` removes both sides (counting only the listed one).
 ///
 /// # Panics
 ///
 /// If the store breaks the guarantee.
-pub async fn retire_keeps_the_session_readable_but_unlisted(store: Arc<dyn SessionStore>) {
-    let key = fresh_key();
+pub async fn cycle_moves_the_session_and_retires_the_old_key(store: Arc<dyn SessionStore>) {
+    let old = fresh_key();
     store
-        .create(&key, &user_record("fay", now()))
+        .create(&old, &user_record("fay", now()), None)
         .await
         .expect("create");
+    let new = fresh_key();
     let until = now().saturating_add(10 * MINUTE);
-    assert!(store.retire(&key, until).await.expect("retire"));
-    let loaded = must_load(&*store, &key, "retired, within grace").await;
+    let mut moved = user_record("fay", now());
+    moved.data.insert_value("moved", json!(true));
+    assert_eq!(
+        store
+            .cycle(&old, &new, &moved, until, None)
+            .await
+            .expect("cycle"),
+        Admission::admitted()
+    );
+    assert_eq!(
+        must_load(&*store, &new, "the successor")
+            .await
+            .data
+            .get_value("moved"),
+        Some(&json!(true))
+    );
+    let loaded = must_load(&*store, &old, "retired, within grace").await;
     assert!(
         loaded.expires_at() <= until,
-        "retire caps the expiry at `until`"
+        "a cycle caps the old record's expiry at the retirement deadline"
     );
-    assert!(
-        store.list_for_user("fay").await.expect("list").is_empty(),
-        "a retired session is not listed"
-    );
+    let listed: Vec<SessionKey> = store
+        .list_for_user("fay")
+        .await
+        .expect("list")
+        .iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(listed, vec![new], "only the successor is listed");
     let t = now();
     store
-        .touch(&key, t, t.saturating_add(HOUR))
+        .touch(&old, t, t.saturating_add(HOUR))
         .await
         .expect("touch");
-    let loaded = must_load(&*store, &key, "retired, touched").await;
     assert!(
-        loaded.expires_at() <= until,
+        must_load(&*store, &old, "retired, touched")
+            .await
+            .expires_at()
+            <= until,
         "touch cannot extend a retired session"
     );
+    let again = fresh_key();
+    assert_eq!(
+        store
+            .cycle(&old, &again, &user_record("fay", now()), until, None)
+            .await
+            .expect("cycle"),
+        Admission::SourceGone,
+        "a retired record can never be cycled again"
+    );
+    must_be_gone(&*store, &again, "the refused successor of a retired record").await;
+    let nowhere = fresh_key();
+    assert_eq!(
+        store
+            .cycle(
+                &fresh_key(),
+                &nowhere,
+                &user_record("fay", now()),
+                until,
+                None
+            )
+            .await
+            .expect("cycle"),
+        Admission::SourceGone,
+        "a cycle from a missing record stores nothing"
+    );
+    must_be_gone(&*store, &nowhere, "the successor of a missing record").await;
     assert_eq!(
         store
             .delete_all_for_user("fay", None)
             .await
             .expect("delete_all"),
-        0,
-        "a retired ID is deleted but not counted: it was never listed"
+        1,
+        "the retired ID is deleted but not counted: it was never listed"
     );
-    must_be_gone(&*store, &key, "retired, after delete_all_for_user").await;
+    must_be_gone(&*store, &old, "retired, after delete_all_for_user").await;
+    must_be_gone(&*store, &new, "successor, after delete_all_for_user").await;
 }
 
-/// `list_for_user` lists live sessions oldest first and follows user changes made by `save`.
+/// A retired record dies with its successor and the successor with it: deleting either side
+/// of a cycle deletes both, whoever the sides belong to (an anonymous session logged in).
 ///
 /// # Panics
 ///
 /// If the store breaks the guarantee.
-pub async fn per_user_index_lists_and_follows_user_changes(store: Arc<dyn SessionStore>) {
+pub async fn deleting_either_side_of_a_cycle_deletes_both(store: Arc<dyn SessionStore>) {
+    let until = now().saturating_add(10 * MINUTE);
+    for delete_old in [false, true] {
+        let old = fresh_key();
+        store
+            .create(&old, &sample_record(), None)
+            .await
+            .expect("create");
+        let new = fresh_key();
+        assert_eq!(
+            store
+                .cycle(&old, &new, &user_record("gil", now()), until, None)
+                .await
+                .expect("cycle"),
+            Admission::admitted()
+        );
+        let (target, other) = if delete_old {
+            (&old, &new)
+        } else {
+            (&new, &old)
+        };
+        assert!(store.delete(target).await.expect("delete"));
+        must_be_gone(&*store, other, "the other side of a deleted cycle").await;
+        must_be_gone(&*store, target, "the deleted side").await;
+        assert!(store.list_for_user("gil").await.expect("list").is_empty());
+    }
+    // A chain of two cycles within the grace: deleting the newest reaches back to the first.
+    let a = fresh_key();
+    let b = fresh_key();
+    let c = fresh_key();
+    store
+        .create(&a, &user_record("gil", now()), None)
+        .await
+        .expect("create");
+    store
+        .cycle(&a, &b, &user_record("gil", now()), until, None)
+        .await
+        .expect("cycle");
+    store
+        .cycle(&b, &c, &user_record("gil", now()), until, None)
+        .await
+        .expect("cycle");
+    assert!(store.delete(&c).await.expect("delete"));
+    must_be_gone(&*store, &a, "the first of a chain").await;
+    must_be_gone(&*store, &b, "the middle of a chain").await;
+}
+
+/// `list_for_user` lists live sessions oldest first and follows logins (cycles to another user)
+/// and logouts (deletes).
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn per_user_index_lists_and_follows_logins(store: Arc<dyn SessionStore>) {
     let base = now().saturating_sub(HOUR);
     let keys: Vec<SessionKey> = (0..3).map(|_| fresh_key()).collect();
     // Created out of order: the list must still be oldest first.
     for (i, key) in [2u64, 0, 1].iter().zip(&keys) {
         let mut record = user_record("gus", base.saturating_add(Duration::from_secs(*i)));
         record.metadata = SessionMetadata::with_user_agent(&format!("agent-{i}"));
-        store.create(key, &record).await.expect("create");
+        store.create(key, &record, None).await.expect("create");
     }
     let bob = fresh_key();
     store
-        .create(&bob, &user_record("bob", base))
+        .create(&bob, &user_record("bob", base), None)
         .await
         .expect("create");
     let anonymous = fresh_key();
     store
-        .create(&anonymous, &sample_record())
+        .create(&anonymous, &sample_record(), None)
         .await
         .expect("create");
 
@@ -397,17 +467,36 @@ pub async fn per_user_index_lists_and_follows_user_changes(store: Arc<dyn Sessio
         .expect("list")
         .is_empty());
 
-    // Log the anonymous session in as gus, and move one of gus's sessions to bob.
-    let t = now();
-    let idle = t.saturating_add(30 * MINUTE);
-    assert!(store
-        .save(&anonymous, &Delta::new(t, idle).user(Some("gus".into())))
-        .await
-        .expect("save"));
-    assert!(store
-        .save(&keys[0], &Delta::new(t, idle).user(Some("bob".into())))
-        .await
-        .expect("save"));
+    // Log the anonymous session in as gus (a cycle), and log bob in on one of gus's sessions.
+    let until = now().saturating_add(MINUTE);
+    let gus_login = fresh_key();
+    assert_eq!(
+        store
+            .cycle(
+                &anonymous,
+                &gus_login,
+                &user_record("gus", now()),
+                until,
+                None
+            )
+            .await
+            .expect("cycle"),
+        Admission::admitted()
+    );
+    let bob_login = fresh_key();
+    assert_eq!(
+        store
+            .cycle(
+                &keys[0],
+                &bob_login,
+                &user_record("bob", now()),
+                until,
+                None
+            )
+            .await
+            .expect("cycle"),
+        Admission::admitted()
+    );
     let gus: Vec<SessionKey> = store
         .list_for_user("gus")
         .await
@@ -416,18 +505,11 @@ pub async fn per_user_index_lists_and_follows_user_changes(store: Arc<dyn Sessio
         .map(|i| i.key)
         .collect();
     assert_eq!(gus.len(), 3);
-    assert!(gus.contains(&anonymous) && !gus.contains(&keys[0]));
+    assert!(gus.contains(&gus_login) && !gus.contains(&keys[0]));
     assert_eq!(store.list_for_user("bob").await.expect("list").len(), 2);
-    // Logging out (user None) leaves the index.
-    assert!(store
-        .save(&keys[1], &Delta::new(t, idle).user(None))
-        .await
-        .expect("save"));
+    // Logging out deletes the session, and it leaves the index.
+    assert!(store.delete(&keys[1]).await.expect("delete"));
     assert_eq!(store.list_for_user("gus").await.expect("list").len(), 2);
-    assert_eq!(
-        must_load(&*store, &keys[1], "logged out").await.user_id,
-        None
-    );
 }
 
 /// `delete_all_for_user` removes every session of the user but the kept one, returns the
@@ -440,13 +522,13 @@ pub async fn delete_all_for_user_keeps_one(store: Arc<dyn SessionStore>) {
     let keys: Vec<SessionKey> = (0..4).map(|_| fresh_key()).collect();
     for key in &keys {
         store
-            .create(key, &user_record("hal", now()))
+            .create(key, &user_record("hal", now()), None)
             .await
             .expect("create");
     }
     let other = fresh_key();
     store
-        .create(&other, &user_record("ivy", now()))
+        .create(&other, &user_record("ivy", now()), None)
         .await
         .expect("create");
 
@@ -513,9 +595,9 @@ async fn login(
     manager: &SessionManager,
     user: &str,
 ) -> Result<String, latchkey_session::SessionError> {
-    let session = manager.load_from_headers(None, None);
+    let session = manager.session(RequestHeaders::new());
     session.login(user).await?;
-    let response = manager.finish(&session).await?;
+    let response = session.finish(RequestOutcome::Success).await?;
     let cookie = response.set_cookie().expect("login sets a cookie");
     Ok(cookie
         .as_str()
@@ -526,9 +608,12 @@ async fn login(
 }
 
 async fn user_of(manager: &SessionManager, cookie: &str) -> Option<String> {
-    let session = manager.load_from_headers(Some(cookie.as_bytes()), None);
+    let session = manager.session(RequestHeaders::new().cookie(cookie.as_bytes()));
     let user = session.user_id().await.expect("load");
-    manager.finish(&session).await.expect("finish");
+    session
+        .finish(RequestOutcome::Success)
+        .await
+        .expect("finish");
     user
 }
 
@@ -576,7 +661,10 @@ pub async fn per_user_cap_through_the_manager(store: Arc<dyn SessionStore>) {
 /// If the store breaks the guarantee.
 pub async fn concurrent_writers_on_different_keys_both_survive(store: Arc<dyn SessionStore>) {
     let key = fresh_key();
-    store.create(&key, &sample_record()).await.expect("create");
+    store
+        .create(&key, &sample_record(), None)
+        .await
+        .expect("create");
     for round in 0..50 {
         let mut tasks = JoinSet::new();
         for writer in ["a", "b"] {
@@ -627,7 +715,7 @@ pub async fn thousand_concurrent_sessions_nothing_lost(store: Arc<dyn SessionSto
                 let mut record = sample_record();
                 let tag = json!({"task": task, "i": i});
                 record.data.insert_value("tag", tag.clone());
-                store.create(&key, &record).await.expect("create");
+                store.create(&key, &record, None).await.expect("create");
                 tokio::task::yield_now().await;
                 let loaded = store.load(&key).await.expect("load").expect("just created");
                 assert_eq!(loaded.data.get_value("tag"), Some(&tag));
@@ -665,7 +753,10 @@ pub async fn count_counts_live_sessions(store: Arc<dyn SessionStore>) {
     );
     let keys: Vec<SessionKey> = (0..5).map(|_| fresh_key()).collect();
     for key in &keys {
-        store.create(key, &sample_record()).await.expect("create");
+        store
+            .create(key, &sample_record(), None)
+            .await
+            .expect("create");
     }
     assert_eq!(store.count().await.expect("count"), 5);
     store.delete(&keys[0]).await.expect("delete");
@@ -687,29 +778,39 @@ pub async fn expired_sessions_are_never_returned(store: Arc<dyn SessionStore>) {
     let idle = fresh_key();
     let mut record = user_record("kim", t);
     record.idle_deadline = soon;
-    store.create(&idle, &record).await.expect("create");
+    store.create(&idle, &record, None).await.expect("create");
 
     let absolute = fresh_key();
     let mut record = user_record("kim", t);
     record.absolute_deadline = soon;
-    store.create(&absolute, &record).await.expect("create");
+    store
+        .create(&absolute, &record, None)
+        .await
+        .expect("create");
     // Touching past the absolute deadline must not keep it alive.
     assert!(store.touch(&absolute, t, far).await.expect("touch"));
 
     let retired = fresh_key();
     store
-        .create(&retired, &user_record("kim", t))
+        .create(&retired, &user_record("kim", t), None)
         .await
         .expect("create");
-    assert!(store.retire(&retired, soon).await.expect("retire"));
+    let successor = fresh_key();
+    assert_eq!(
+        store
+            .cycle(&retired, &successor, &sample_record(), soon, None)
+            .await
+            .expect("cycle"),
+        Admission::admitted()
+    );
 
     let live = fresh_key();
     store
-        .create(&live, &user_record("kim", t))
+        .create(&live, &user_record("kim", t), None)
         .await
         .expect("create");
 
-    assert_eq!(store.count().await.expect("count"), 4);
+    assert_eq!(store.count().await.expect("count"), 5);
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     for (key, what) in [
@@ -743,13 +844,307 @@ pub async fn expired_sessions_are_never_returned(store: Arc<dyn SessionStore>) {
     assert_eq!(listed, vec![live], "only the live session is listed");
     assert_eq!(
         store.count().await.expect("count"),
-        1,
-        "expired sessions are not counted"
+        2,
+        "expired sessions are not counted (the live one and the anonymous successor remain)"
     );
     must_load(&*store, &live, "the live session").await;
     // An expired key is free again.
     store
-        .create(&idle, &sample_record())
+        .create(&idle, &sample_record(), None)
         .await
         .expect("create over an expired key");
+}
+
+/// A manager with a 10 s cycle grace (so retired IDs stay loadable during the check) and no
+/// cap, recording its events.
+fn graceful_manager(store: Arc<dyn SessionStore>) -> SessionManager {
+    let key = CookieKey::from_secret(&[7; 32]).expect("key");
+    SessionManager::builder(store, key)
+        .cycle_grace(Duration::from_secs(10))
+        .build()
+        .expect("manager")
+}
+
+fn cookie_of(response: &latchkey_session::SessionResponse) -> Option<String> {
+    response
+        .set_cookie()
+        .filter(|c| !c.is_removal())
+        .and_then(|c| c.as_str().split(';').next())
+        .map(str::to_owned)
+}
+
+/// Revocation wins the race against an ID change in flight: a request loads its session,
+/// the session is revoked (log out everywhere, or remotely by its key), and then the request
+/// calls `cycle_id()` or `login()`. No session survives, the response clears the cookie, and
+/// the store holds nothing of that user.
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn revoke_between_load_and_cycle_leaves_no_session(store: Arc<dyn SessionStore>) {
+    let manager = graceful_manager(Arc::clone(&store));
+    for (n, (remote, by_login)) in [(false, false), (false, true), (true, false), (true, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let user = format!("lea{n}");
+        let cookie = login(&manager, &user).await.expect("login");
+        let in_flight = manager.session(RequestHeaders::new().cookie(cookie.as_bytes()));
+        assert_eq!(
+            in_flight.user_id().await.expect("load").as_deref(),
+            Some(user.as_str())
+        );
+        if remote {
+            let key = in_flight.key().await.expect("key").expect("stored");
+            assert!(store.delete(&key).await.expect("remote revoke"));
+        } else {
+            assert_eq!(manager.revoke_all_for_user(&user).await.expect("revoke"), 1);
+        }
+        if by_login {
+            in_flight.login(&user).await.expect("login call");
+        } else {
+            in_flight.cycle_id().await.expect("cycle_id call");
+        }
+        let response = in_flight
+            .finish(RequestOutcome::Success)
+            .await
+            .expect("finish");
+        let what = format!("remote={remote} login={by_login}");
+        assert!(
+            response.set_cookie().is_some_and(|c| c.is_removal()),
+            "{what}: the response must clear the cookie, got {response:?}"
+        );
+        assert!(
+            store.list_for_user(&user).await.expect("list").is_empty(),
+            "{what}: no session of the user may survive"
+        );
+        assert_eq!(user_of(&manager, &cookie).await, None, "{what}");
+    }
+    assert_eq!(
+        store.count().await.expect("count"),
+        0,
+        "nothing live is left"
+    );
+}
+
+/// Log out on the new ID after a login also kills the pre-login ID still in its grace, and a
+/// retired ID can never be cycled into a new live session.
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn logout_kills_the_retired_predecessor_and_it_cannot_be_promoted(
+    store: Arc<dyn SessionStore>,
+) {
+    let manager = graceful_manager(Arc::clone(&store));
+    let anonymous = |manager: SessionManager| async move {
+        let s = manager.session(RequestHeaders::new());
+        s.insert("cart", &[1, 2]).await.expect("insert");
+        cookie_of(&s.finish(RequestOutcome::Success).await.expect("finish")).expect("cookie")
+    };
+    let login_on = |manager: SessionManager, cookie: String| async move {
+        let s = manager.session(RequestHeaders::new().cookie(cookie.as_bytes()));
+        s.login("ned").await.expect("login");
+        cookie_of(&s.finish(RequestOutcome::Success).await.expect("finish")).expect("cookie")
+    };
+
+    // Promotion: a request on the retired pre-login ID asks for a new ID.
+    let before = anonymous(manager.clone()).await;
+    let after = login_on(manager.clone(), before.clone()).await;
+    let stale = manager.session(RequestHeaders::new().cookie(before.as_bytes()));
+    assert!(
+        stale.get_value("cart").await.expect("load").is_some(),
+        "within the grace the old ID is still readable"
+    );
+    stale.cycle_id().await.expect("cycle_id call");
+    let response = stale.finish(RequestOutcome::Success).await.expect("finish");
+    assert!(
+        cookie_of(&response).is_none(),
+        "a retired ID must not be cycled into a new session, got {response:?}"
+    );
+    assert_eq!(store.list_for_user("ned").await.expect("list").len(), 1);
+    assert_eq!(user_of(&manager, &after).await.as_deref(), Some("ned"));
+
+    // Logout on the new ID: the old one dies with it.
+    let s = manager.session(RequestHeaders::new().cookie(after.as_bytes()));
+    s.logout();
+    let response = s.finish(RequestOutcome::Success).await.expect("finish");
+    assert!(response.set_cookie().is_some_and(|c| c.is_removal()));
+    let stale = manager.session(RequestHeaders::new().cookie(before.as_bytes()));
+    assert!(
+        stale.is_empty().await.expect("load"),
+        "after logout the pre-login ID must be gone, not readable for the rest of the grace"
+    );
+    stale.cycle_id().await.expect("cycle_id call");
+    stale.insert("cart", &[3]).await.expect("insert");
+    let response = stale.finish(RequestOutcome::Success).await.expect("finish");
+    // Writing to a dead ID starts a brand-new anonymous session at most, never a logged-in one.
+    if let Some(cookie) = cookie_of(&response) {
+        assert_eq!(user_of(&manager, &cookie).await, None);
+    }
+    assert!(store.list_for_user("ned").await.expect("list").is_empty());
+}
+
+/// Revocation wins against many ID changes in flight at once: `delete_all_for_user` races
+/// 16 concurrent `cycle`s of the user's sessions (10 rounds). When everything is done, not
+/// one session of the user — old or new — is loadable.
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn revoke_all_races_concurrent_cycles(store: Arc<dyn SessionStore>) {
+    for round in 0..10 {
+        let user = format!("max{round}");
+        let olds: Vec<SessionKey> = (0..16).map(|_| fresh_key()).collect();
+        for old in &olds {
+            store
+                .create(old, &user_record(&user, now()), None)
+                .await
+                .expect("create");
+        }
+        let news: Vec<SessionKey> = (0..16).map(|_| fresh_key()).collect();
+        let barrier = Arc::new(tokio::sync::Barrier::new(17));
+        let mut tasks = JoinSet::new();
+        for (old, new) in olds.iter().copied().zip(news.iter().copied()) {
+            let (store, barrier, user) = (Arc::clone(&store), Arc::clone(&barrier), user.clone());
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let until = now().saturating_add(10 * MINUTE);
+                store
+                    .cycle(&old, &new, &user_record(&user, now()), until, None)
+                    .await
+                    .expect("cycle");
+            });
+        }
+        {
+            let (store, barrier, user) = (Arc::clone(&store), Arc::clone(&barrier), user.clone());
+            tasks.spawn(async move {
+                barrier.wait().await;
+                store
+                    .delete_all_for_user(&user, None)
+                    .await
+                    .expect("delete_all");
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("task");
+        }
+        // Cycles that finished before the revocation left successors it had to reach; the
+        // rest must have found their source gone.
+        for key in olds.iter().chain(&news) {
+            must_be_gone(
+                &*store,
+                key,
+                &format!("round {round}: after log out everywhere"),
+            )
+            .await;
+        }
+        assert!(store.list_for_user(&user).await.expect("list").is_empty());
+    }
+}
+
+/// The per-user cap holds under concurrency: 64 logins of one user at once with a cap of 2
+/// leave exactly 2 live sessions — with `RevokeOldest` (and one `Revoked` event per evicted
+/// session) and with `Refuse` (and every other login refused).
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn cap_holds_under_concurrent_logins(store: Arc<dyn SessionStore>) {
+    for policy in [SessionCapPolicy::RevokeOldest, SessionCapPolicy::Refuse] {
+        let user = format!("cap-{policy:?}");
+        let (manager, events) = manager(Arc::clone(&store), 2, policy);
+        let mut tasks = JoinSet::new();
+        for _ in 0..64 {
+            let (manager, user) = (manager.clone(), user.clone());
+            tasks.spawn(async move { login(&manager, &user).await });
+        }
+        let mut cookies = Vec::new();
+        let mut refused = 0;
+        while let Some(done) = tasks.join_next().await {
+            match done.expect("task") {
+                Ok(cookie) => cookies.push(cookie),
+                Err(latchkey_session::SessionError::TooManySessions) => refused += 1,
+                Err(other) => panic!("{policy:?}: unexpected login error {other:?}"),
+            }
+        }
+        let listed = store.list_for_user(&user).await.expect("list").len();
+        assert_eq!(listed, 2, "{policy:?}: exactly the cap is live");
+        let mut live = 0;
+        for cookie in &cookies {
+            if user_of(&manager, cookie).await.is_some() {
+                live += 1;
+            }
+        }
+        assert_eq!(live, 2, "{policy:?}: exactly the cap of cookies still work");
+        let revoked = events
+            .lock()
+            .expect("events")
+            .iter()
+            .filter(|e| matches!(e, SessionEvent::Revoked { user_id, .. } if *user_id == user))
+            .count();
+        match policy {
+            SessionCapPolicy::Refuse => {
+                assert_eq!(refused, 62, "Refuse: every login over the cap is refused");
+                assert_eq!(revoked, 0);
+            }
+            _ => {
+                assert_eq!(refused, 0, "RevokeOldest refuses nothing");
+                assert_eq!(revoked, 62, "one Revoked event per evicted session");
+            }
+        }
+    }
+}
+
+/// Emits one `#[tokio::test]` per conformance check, each against a fresh store from
+/// `$factory` (an expression callable with no arguments that returns a future of
+/// `Arc<dyn SessionStore>`; it is evaluated once per test). One failing check does not hide
+/// the others. Invoke it once per backend configuration, inside a module of its own:
+///
+/// ```
+/// mod memory {
+///     use std::sync::Arc;
+///     use latchkey_session::{MemoryStore, SessionStore};
+///
+///     latchkey_testkit::session_store_conformance!(|| async {
+///         Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>
+///     });
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! session_store_conformance {
+    ($factory:expr) => {
+        $crate::session_store_conformance!(@checks $factory;
+            create_then_load_round_trips,
+            load_of_unknown_key_is_none,
+            create_never_overwrites,
+            save_applies_only_the_delta,
+            touch_extends_without_rewriting_data,
+            delete_removes_the_session,
+            save_and_touch_never_resurrect,
+            cycle_moves_the_session_and_retires_the_old_key,
+            deleting_either_side_of_a_cycle_deletes_both,
+            per_user_index_lists_and_follows_logins,
+            delete_all_for_user_keeps_one,
+            per_user_cap_through_the_manager,
+            cap_holds_under_concurrent_logins,
+            revoke_between_load_and_cycle_leaves_no_session,
+            logout_kills_the_retired_predecessor_and_it_cannot_be_promoted,
+            revoke_all_races_concurrent_cycles,
+            concurrent_writers_on_different_keys_both_survive,
+            thousand_concurrent_sessions_nothing_lost,
+            count_counts_live_sessions,
+            expired_sessions_are_never_returned,
+        );
+    };
+    (@checks $factory:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let factory = $factory;
+                $crate::$check(factory().await).await;
+            }
+        )*
+    };
 }

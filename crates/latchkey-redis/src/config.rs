@@ -1,7 +1,6 @@
 //! [`RedisStoreConfig`] and its validating builder.
 
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,13 +58,12 @@ pub struct RedisStoreConfig {
     pub(crate) key_prefix: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) command_timeout: Duration,
-    pub(crate) max_sessions_per_user: Option<NonZeroUsize>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl RedisStoreConfig {
     /// A builder for one Redis server (`redis://[user:password@]host[:port][/db]`, or
-    /// `rediss://` with the `tls` feature).
+    /// `rediss://`, which needs TLS support this crate does not build yet).
     pub fn single(url: impl Into<String>) -> RedisStoreConfigBuilder {
         RedisStoreConfigBuilder::new(Seeds::Single(url.into()))
     }
@@ -114,12 +112,6 @@ impl RedisStoreConfig {
     pub fn command_timeout(&self) -> Duration {
         self.command_timeout
     }
-
-    /// The per-user cap, if any.
-    #[must_use]
-    pub fn max_sessions_per_user(&self) -> Option<NonZeroUsize> {
-        self.max_sessions_per_user
-    }
 }
 
 struct Redacted<'a>(&'a ConnectionInfo);
@@ -162,7 +154,6 @@ impl fmt::Debug for RedisStoreConfig {
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
-            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("clock", &self.clock)
             .finish()
     }
@@ -183,7 +174,6 @@ pub struct RedisStoreConfigBuilder {
     key_prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
-    max_sessions_per_user: Option<usize>,
     clock: Arc<dyn Clock>,
 }
 
@@ -201,7 +191,6 @@ impl fmt::Debug for RedisStoreConfigBuilder {
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
-            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .finish_non_exhaustive()
     }
 }
@@ -214,7 +203,6 @@ impl RedisStoreConfigBuilder {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
-            max_sessions_per_user: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -250,14 +238,6 @@ impl RedisStoreConfigBuilder {
         self
     }
 
-    /// Cap the number of live sessions per user: when a session joins a user who already has
-    /// `max` sessions, the user's oldest sessions are deleted in the same step (like the memory
-    /// store). Must be at least 1.
-    pub fn max_sessions_per_user(mut self, max: usize) -> Self {
-        self.max_sessions_per_user = Some(max);
-        self
-    }
-
     /// The clock deadlines are checked against (default: the system clock). Redis expires keys
     /// by its own clock; keep both in sync (NTP) — the store never returns a session its own
     /// clock says is expired, whatever Redis still holds.
@@ -271,8 +251,8 @@ impl RedisStoreConfigBuilder {
     /// # Errors
     ///
     /// [`ConfigError`] naming the first problem: an unparsable URL or one with an unsupported
-    /// scheme (`rediss://` without the `tls` feature), an empty cluster node list, a pool size
-    /// or timeout out of range, a bad key prefix, or a zero per-user cap.
+    /// scheme (`rediss://`), an empty cluster node list, a pool size or timeout out of range, or
+    /// a bad key prefix.
     pub fn build(self) -> Result<RedisStoreConfig, ConfigError> {
         let target = match self.seeds {
             Seeds::Single(url) => Target::Single(parse_url(&url)?),
@@ -309,17 +289,12 @@ impl RedisStoreConfigBuilder {
                 return Err(ConfigError::Timeout(name));
             }
         }
-        let max_sessions_per_user = match self.max_sessions_per_user {
-            None => None,
-            Some(n) => Some(NonZeroUsize::new(n).ok_or(ConfigError::ZeroPerUserCap)?),
-        };
         Ok(RedisStoreConfig {
             target,
             pool_size: self.pool_size,
             key_prefix: self.key_prefix,
             connect_timeout: self.connect_timeout,
             command_timeout: self.command_timeout,
-            max_sessions_per_user,
             clock: self.clock,
         })
     }

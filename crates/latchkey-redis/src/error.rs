@@ -35,9 +35,6 @@ pub enum ConfigError {
     /// The key prefix is too long or contains whitespace, control characters, `{` or `}`.
     #[error("key prefix must be at most 64 printable ASCII bytes without spaces, '{{' or '}}'")]
     KeyPrefix,
-    /// `max_sessions_per_user(0)`.
-    #[error("max_sessions_per_user must be at least 1")]
-    ZeroPerUserCap,
     /// The redis client or the pool refused the configuration.
     #[error("redis client setup failed")]
     Client(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),

@@ -183,6 +183,8 @@ pub(crate) fn decode(
             return Err(corrupt("session hash reply"));
         };
         match field.as_slice() {
+            // A cluster write in progress (`cluster.rs`): not live yet, or never.
+            b"@t" if value.first() == Some(&b'p') => return Ok(None),
             b"@t" => times = Some(Times::parse(value).ok_or_else(|| corrupt("times"))?),
             b"@u" => {
                 user = Some(String::from_utf8(value.clone()).map_err(|_| corrupt("user ID"))?);

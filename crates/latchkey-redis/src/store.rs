@@ -4,25 +4,25 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_redis::redis::{self, AsyncCommands, RedisError, Value};
+use deadpool_redis::redis::{self, RedisError, Value};
 use latchkey_session::{
-    Clock, Delta, SessionInfo, SessionKey, SessionRecord, SessionStore, StoreError, Timestamp,
+    Admission, Clock, Delta, SessionCap, SessionCapPolicy, SessionInfo, SessionKey, SessionRecord,
+    SessionStore, StoreError, Timestamp,
 };
 
 use crate::config::RedisStoreConfig;
 use crate::conn::{Handle, Lanes};
 use crate::error::{corrupt, ConfigError};
-use crate::layout::{self, data_field, ms, Keys, Times, F_META, F_TIMES, F_USER};
+use crate::layout::{self, data_field, ms, Keys, Times, F_TIMES};
 use crate::scripts::{
-    CREATE_SCRIPT, DELETE_ALL_SCRIPT, DELETE_IF_USER_SCRIPT, DELETE_SCRIPT, INDEX_ADD_SCRIPT,
-    INDEX_READ_SCRIPT, LIST_SCRIPT, RETIRE_SCRIPT, SAVE_FULL_SCRIPT, SAVE_SCRIPT,
+    CREATE_SCRIPT, CYCLE_SCRIPT, DELETE_ALL_SCRIPT, DELETE_SCRIPT, LIST_SCRIPT, SAVE_SCRIPT,
 };
 
 /// Largest time sent to Redis: Lua numbers are exact up to here, and Redis accepts it as a
 /// `PEXPIREAT`/`ZADD` argument.
 const MAX_MS: u64 = (1 << 53) - 1;
 
-fn clamped(t: Timestamp) -> String {
+pub(crate) fn clamped(t: Timestamp) -> String {
     t.as_unix_millis().min(MAX_MS).to_string()
 }
 
@@ -33,14 +33,13 @@ fn clamped(t: Timestamp) -> String {
 /// [`RedisStore::ping`] for a readiness check.
 #[derive(Clone)]
 pub struct RedisStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    lanes: Arc<Lanes>,
-    keys: Keys,
-    cap: u64,
-    clock: Arc<dyn Clock>,
+pub(crate) struct Inner {
+    pub(crate) lanes: Arc<Lanes>,
+    pub(crate) keys: Keys,
+    pub(crate) clock: Arc<dyn Clock>,
     config: RedisStoreConfig,
 }
 
@@ -65,9 +64,6 @@ impl RedisStore {
             inner: Arc::new(Inner {
                 lanes,
                 keys: Keys::new(&config.key_prefix),
-                cap: config
-                    .max_sessions_per_user
-                    .map_or(0, |n| u64::try_from(n.get()).unwrap_or(u64::MAX)),
                 clock: Arc::clone(&config.clock),
                 config,
             }),
@@ -106,120 +102,21 @@ impl RedisStore {
         self.inner.keys.user(user_id)
     }
 
-    fn now(&self) -> String {
+    pub(crate) fn now(&self) -> String {
         ms(self.inner.clock.now())
     }
 
-    fn mode(&self) -> &'static str {
-        if self.inner.lanes.is_cluster() {
-            "0"
-        } else {
-            "1"
-        }
-    }
-
-    fn cluster(&self) -> bool {
+    pub(crate) fn cluster(&self) -> bool {
         self.inner.lanes.is_cluster()
-    }
-
-    /// Cluster only: reads a user index and the sessions it names, pruning entries whose session
-    /// is gone. Returns the live, non-retired sessions of the user.
-    async fn cluster_list(
-        &self,
-        c: &mut Handle,
-        user_id: &str,
-        now: &str,
-    ) -> Result<Vec<SessionInfo>, RedisError> {
-        let idx = self.inner.keys.user(user_id);
-        let members: Vec<String> = INDEX_READ_SCRIPT.key(&idx).arg(now).invoke_async(c).await?;
-        let reads = members.iter().map(|m| {
-            let mut c = c.clone();
-            let key = self.inner.keys.session_hex(m);
-            async move {
-                redis::cmd("HMGET")
-                    .arg(&key)
-                    .arg(&[F_TIMES, F_USER, F_META])
-                    .query_async::<Vec<Option<Vec<u8>>>>(&mut c)
-                    .await
-            }
-        });
-        let rows = futures::future::try_join_all(reads).await?;
-        let now_ts = parse_now(now);
-        let mut gone = Vec::new();
-        let mut out = Vec::new();
-        for (member, row) in members.iter().zip(rows) {
-            let mut row = row.into_iter();
-            let (times, user, meta) = (
-                row.next().flatten(),
-                row.next().flatten(),
-                row.next().flatten(),
-            );
-            let Some(times) = times else {
-                // The session is gone (deleted or expired): its entry can never become valid
-                // again (a session is written before its index entry), so prune it.
-                gone.push(member.clone());
-                continue;
-            };
-            // An entry of a session that moved to another user is skipped, not pruned: the save
-            // that moved it removes it, and pruning here could race with a move back.
-            if user.as_deref() != Some(user_id.as_bytes()) {
-                continue;
-            }
-            if let Some(info) = info_from(member, &times, meta, now_ts) {
-                out.push(info);
-            }
-        }
-        if !gone.is_empty() {
-            let _: () = c.zrem(&idx, &gone).await?;
-        }
-        Ok(out)
-    }
-
-    /// Cluster only: after `member` joined `user_id`, delete the user's oldest other sessions
-    /// beyond the cap. Not atomic with the join (the index and the sessions live in different
-    /// slots); a concurrent join can briefly leave the user one over the cap.
-    async fn cluster_cap(
-        &self,
-        c: &mut Handle,
-        user_id: &str,
-        member: &str,
-        now: &str,
-    ) -> Result<(), RedisError> {
-        if self.inner.cap == 0 {
-            return Ok(());
-        }
-        let mut others: Vec<SessionInfo> = self
-            .cluster_list(c, user_id, now)
-            .await?
-            .into_iter()
-            .filter(|i| i.key.to_hex() != member)
-            .collect();
-        let keep = usize::try_from(self.inner.cap - 1).unwrap_or(usize::MAX);
-        if others.len() <= keep {
-            return Ok(());
-        }
-        others.sort_by_key(|a| (a.created_at, *a.key.as_bytes()));
-        let excess = others.len() - keep;
-        let victims: Vec<String> = others.iter().take(excess).map(|i| i.key.to_hex()).collect();
-        for hex in &victims {
-            let _: i64 = DELETE_IF_USER_SCRIPT
-                .key(self.inner.keys.session_hex(hex))
-                .arg(now)
-                .arg(user_id)
-                .invoke_async(c)
-                .await?;
-        }
-        let _: () = c.zrem(self.inner.keys.user(user_id), &victims).await?;
-        Ok(())
     }
 }
 
-fn parse_now(now: &str) -> Timestamp {
+pub(crate) fn parse_now(now: &str) -> Timestamp {
     Timestamp::from_unix_millis(now.parse().unwrap_or(0))
 }
 
 /// The listing form of a live, non-retired session, from its `@t` and `@m` fields.
-fn info_from(
+pub(crate) fn info_from(
     member: &str,
     times: &[u8],
     meta: Option<Vec<u8>>,
@@ -238,77 +135,80 @@ fn info_from(
     Some(record.info(key))
 }
 
-/// `Some(Some(user))` / `Some(None)` / `None` as the script's op code and argument.
-fn user_op(change: &Option<Option<String>>) -> (&'static str, &str) {
-    match change {
-        None => ("0", ""),
-        Some(None) => ("1", ""),
-        Some(Some(user)) => ("2", user.as_str()),
+/// The cap as script arguments: the maximum (0 for none) and the policy.
+pub(crate) fn cap_args(cap: Option<SessionCap>) -> (u32, &'static str) {
+    match cap {
+        None => (0, "evict"),
+        Some(cap) => (
+            cap.max.get(),
+            match cap.policy {
+                SessionCapPolicy::Refuse => "refuse",
+                _ => "evict",
+            },
+        ),
     }
+}
+
+/// The single-node `CREATE` / `CYCLE` reply: `{status, evicted members...}`.
+fn admission(reply: &[Value]) -> Result<Admission, StoreError> {
+    match reply.first() {
+        Some(Value::Int(1)) => Ok(Admission::Admitted {
+            evicted: evicted_keys(&reply[1..]),
+        }),
+        Some(Value::Int(0)) => Err(StoreError::Conflict),
+        Some(Value::Int(2)) => Ok(Admission::CapReached),
+        Some(Value::Int(3)) => Ok(Admission::SourceGone),
+        _ => Err(corrupt("admission reply")),
+    }
+}
+
+/// Hex members in a script reply, as keys (anything else is skipped).
+pub(crate) fn evicted_keys(members: &[Value]) -> Vec<SessionKey> {
+    members
+        .iter()
+        .filter_map(|m| match m {
+            Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(SessionKey::from_hex),
+            _ => None,
+        })
+        .collect()
 }
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    async fn create(&self, key: &SessionKey, record: &SessionRecord) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        cap: Option<SessionCap>,
+    ) -> Result<Admission, StoreError> {
         let (times, fields) = layout::encode(record)?;
-        let session = self.inner.keys.session(key);
-        let member = key.to_hex();
-        let now = self.now();
-        let abs = clamped(record.absolute_deadline);
-        let mut invocation = CREATE_SCRIPT.key(&session);
+        if self.cluster() {
+            return self
+                .cluster_store(key, record, None, &times, &fields, cap)
+                .await;
+        }
+        let (max, policy) = cap_args(cap);
+        let mut invocation = CREATE_SCRIPT.key(self.inner.keys.session(key));
         invocation
-            .arg(&now)
+            .arg(self.now())
             .arg(clamped(record.expires_at()))
-            .arg(self.mode())
-            .arg(&member)
-            .arg(&abs)
-            .arg(self.inner.cap)
+            .arg(key.to_hex())
+            .arg(clamped(record.absolute_deadline))
+            .arg(max)
+            .arg(policy)
             .arg(self.inner.keys.prefix())
-            .arg(if record.user_id.is_some() { "1" } else { "0" })
             .arg(record.user_id.as_deref().unwrap_or(""))
             .arg(&times)
             .arg(fields.len());
         for (field, value) in &fields {
             invocation.arg(field).arg(value);
         }
-        let cluster = self.cluster();
-        let user = record.user_id.clone();
-        let created = self
+        let reply: Vec<Value> = self
             .inner
             .lanes
-            .run(|mut c| async move {
-                let created: i64 = invocation.invoke_async(&mut c).await?;
-                if created != 1 || !cluster {
-                    return Ok(created);
-                }
-                let Some(user) = user else {
-                    return Ok(created);
-                };
-                // Cluster: the session is written first, then indexed. Until the index write
-                // succeeds, `create` has not returned, so the ID has not been handed out.
-                let idx = self.inner.keys.user(&user);
-                let indexed: Result<i64, RedisError> = INDEX_ADD_SCRIPT
-                    .key(&idx)
-                    .arg(&now)
-                    .arg(&member)
-                    .arg(&abs)
-                    .invoke_async(&mut c)
-                    .await;
-                if let Err(err) = indexed {
-                    // Best effort: do not leave an unindexed session of a user behind. Even if
-                    // this fails too, nobody holds its ID and it expires by its TTL.
-                    let _: Result<(), RedisError> = c.del(&session).await;
-                    return Err(err);
-                }
-                self.cluster_cap(&mut c, &user, &member, &now).await?;
-                Ok(created)
-            })
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
-        }
+        admission(&reply)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
@@ -347,16 +247,6 @@ impl SessionStore for RedisStore {
 
     async fn save(&self, key: &SessionKey, delta: &Delta) -> Result<bool, StoreError> {
         let session = self.inner.keys.session(key);
-        let member = key.to_hex();
-        let now = self.now();
-        let (uop, user) = user_op(&delta.user_id);
-        let (mop, meta) = match &delta.metadata {
-            None => ("0", String::new()),
-            Some(m) => match layout::encode_metadata(m)? {
-                None => ("1", String::new()),
-                Some(json) => ("2", json),
-            },
-        };
         let mut sets = Vec::new();
         let mut dels = Vec::new();
         for (k, change) in &delta.changes {
@@ -365,45 +255,12 @@ impl SessionStore for RedisStore {
                 None => dels.push(data_field(k)),
             }
         }
-        if delta.user_id.is_none() && delta.metadata.is_none() {
-            // The hot path: data and deadlines only, one short script.
-            let mut invocation = SAVE_SCRIPT.key(&session);
-            invocation
-                .arg(&now)
-                .arg(if delta.clear { "1" } else { "0" })
-                .arg(ms(delta.last_seen))
-                .arg(ms(delta.idle_deadline))
-                .arg(sets.len())
-                .arg(dels.len());
-            for (f, v) in &sets {
-                invocation.arg(f).arg(v);
-            }
-            for f in &dels {
-                invocation.arg(f);
-            }
-            return self
-                .inner
-                .lanes
-                .run(|mut c| async move {
-                    let saved: i64 = invocation.invoke_async(&mut c).await?;
-                    Ok(saved == 1)
-                })
-                .await;
-        }
-        let mut invocation = SAVE_FULL_SCRIPT.key(&session);
+        let mut invocation = SAVE_SCRIPT.key(&session);
         invocation
-            .arg(&now)
-            .arg(self.mode())
-            .arg(self.inner.keys.prefix())
-            .arg(&member)
-            .arg(self.inner.cap)
+            .arg(self.now())
             .arg(if delta.clear { "1" } else { "0" })
             .arg(ms(delta.last_seen))
             .arg(ms(delta.idle_deadline))
-            .arg(uop)
-            .arg(user)
-            .arg(mop)
-            .arg(&meta)
             .arg(sets.len())
             .arg(dels.len());
         for (f, v) in &sets {
@@ -412,55 +269,11 @@ impl SessionStore for RedisStore {
         for f in &dels {
             invocation.arg(f);
         }
-        let cluster = self.cluster();
-        let new_user = match &delta.user_id {
-            Some(Some(u)) => Some(u.clone()),
-            _ => None,
-        };
-        let changes_user = delta.user_id.is_some();
         self.inner
             .lanes
             .run(|mut c| async move {
-                if !(cluster && changes_user) {
-                    let reply: Vec<Value> = invocation.invoke_async(&mut c).await?;
-                    return Ok(matches!(reply.first(), Some(Value::Int(1))));
-                }
-                // Cluster and a change of user: join the new user's index *before* the session
-                // says it belongs to that user, so "log out everywhere" can never miss it. If
-                // the session write then fails, the new index holds an entry whose session names
-                // another user; readers skip it and it is dropped at its absolute deadline.
-                if let Some(user) = &new_user {
-                    let times: Option<Vec<u8>> = c.hget(&session, F_TIMES).await?;
-                    let Some(abs) = times.as_deref().and_then(Times::parse).map(|t| t.abs) else {
-                        return Ok(false);
-                    };
-                    let abs = clamped(abs);
-                    let _: i64 = INDEX_ADD_SCRIPT
-                        .key(self.inner.keys.user(user))
-                        .arg(&now)
-                        .arg(&member)
-                        .arg(&abs)
-                        .invoke_async(&mut c)
-                        .await?;
-                }
-                let reply: Vec<Value> = invocation.invoke_async(&mut c).await?;
-                if !matches!(reply.first(), Some(Value::Int(1))) {
-                    if let Some(user) = &new_user {
-                        let _: () = c.zrem(self.inner.keys.user(user), &member).await?;
-                    }
-                    return Ok(false);
-                }
-                let old: Option<String> = match reply.get(1) {
-                    Some(Value::BulkString(b)) => String::from_utf8(b.clone()).ok(),
-                    _ => None,
-                };
-                if let Some(old) = old.filter(|o| Some(o) != new_user.as_ref()) {
-                    let _: () = c.zrem(self.inner.keys.user(&old), &member).await?;
-                }
-                if let Some(user) = &new_user {
-                    self.cluster_cap(&mut c, user, &member, &now).await?;
-                }
-                Ok(true)
+                let saved: i64 = invocation.invoke_async(&mut c).await?;
+                Ok(saved == 1)
             })
             .await
     }
@@ -474,48 +287,67 @@ impl SessionStore for RedisStore {
         self.save(key, &Delta::new(last_seen, idle_deadline)).await
     }
 
-    async fn retire(&self, key: &SessionKey, until: Timestamp) -> Result<bool, StoreError> {
-        let session = self.inner.keys.session(key);
-        let now = self.now();
-        let until = clamped(until);
-        self.inner
+    async fn cycle(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        record: &SessionRecord,
+        retire_until: Timestamp,
+        cap: Option<SessionCap>,
+    ) -> Result<Admission, StoreError> {
+        if old == new {
+            return Ok(Admission::SourceGone);
+        }
+        let (times, fields) = layout::encode(record)?;
+        if self.cluster() {
+            return self
+                .cluster_store(new, record, Some((old, retire_until)), &times, &fields, cap)
+                .await;
+        }
+        let (max, policy) = cap_args(cap);
+        let mut invocation = CYCLE_SCRIPT.key(self.inner.keys.session(old));
+        invocation
+            .key(self.inner.keys.session(new))
+            .arg(self.now())
+            .arg(clamped(retire_until))
+            .arg(old.to_hex())
+            .arg(new.to_hex())
+            .arg(clamped(record.expires_at()))
+            .arg(clamped(record.absolute_deadline))
+            .arg(max)
+            .arg(policy)
+            .arg(self.inner.keys.prefix())
+            .arg(record.user_id.as_deref().unwrap_or(""))
+            .arg(&times)
+            .arg(fields.len());
+        for (field, value) in &fields {
+            invocation.arg(field).arg(value);
+        }
+        let reply: Vec<Value> = self
+            .inner
             .lanes
-            .run(|mut c| async move {
-                let done: i64 = RETIRE_SCRIPT
-                    .key(&session)
-                    .arg(&now)
-                    .arg(&until)
-                    .invoke_async(&mut c)
-                    .await?;
-                Ok(done == 1)
-            })
-            .await
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        admission(&reply)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let session = self.inner.keys.session(key);
         let member = key.to_hex();
+        if self.cluster() {
+            return self.cluster_delete(&member).await;
+        }
+        let session = self.inner.keys.session(key);
         let now = self.now();
-        let cluster = self.cluster();
-        let mode = self.mode();
         self.inner
             .lanes
             .run(|mut c| async move {
-                let (live, user): (i64, Option<String>) = DELETE_SCRIPT
+                let live: i64 = DELETE_SCRIPT
                     .key(&session)
                     .arg(&now)
-                    .arg(mode)
                     .arg(self.inner.keys.prefix())
                     .arg(&member)
                     .invoke_async(&mut c)
                     .await?;
-                if cluster {
-                    if let Some(user) = user {
-                        // The session is gone already; a failure here leaves an entry that the
-                        // next read of the index prunes.
-                        let _: () = c.zrem(self.inner.keys.user(&user), &member).await?;
-                    }
-                }
                 Ok(live == 1)
             })
             .await
@@ -524,10 +356,7 @@ impl SessionStore for RedisStore {
     async fn list_for_user(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let now = self.now();
         let mut out = if self.cluster() {
-            self.inner
-                .lanes
-                .run(|mut c| async move { self.cluster_list(&mut c, user_id, &now).await })
-                .await?
+            self.cluster_list_for_user(user_id, &now).await?
         } else {
             let idx = self.inner.keys.user(user_id);
             let now_ts = parse_now(&now);
@@ -586,35 +415,7 @@ impl SessionStore for RedisStore {
                 })
                 .await;
         }
-        // Cluster: the user's sessions live on any node. Read the whole index (not only the
-        // live entries: retired sessions must go too), delete each session that still belongs
-        // to the user where it lives, then drop the entries.
-        self.inner
-            .lanes
-            .run(|mut c| async move {
-                let members: Vec<String> = c.zrange(&idx, 0, -1).await?;
-                let targets: Vec<&String> = members.iter().filter(|m| **m != keep).collect();
-                let deletes = targets.iter().map(|m| {
-                    let mut c = c.clone();
-                    let key = self.inner.keys.session_hex(m);
-                    let now = &now;
-                    async move {
-                        DELETE_IF_USER_SCRIPT
-                            .key(&key)
-                            .arg(now)
-                            .arg(user_id)
-                            .invoke_async::<i64>(&mut c)
-                            .await
-                    }
-                });
-                let results = futures::future::try_join_all(deletes).await?;
-                let live = results.iter().filter(|r| **r == 1).count();
-                if !targets.is_empty() {
-                    let _: () = c.zrem(&idx, &targets).await?;
-                }
-                Ok(u64::try_from(live).unwrap_or(u64::MAX))
-            })
-            .await
+        self.cluster_delete_all(user_id, &keep, &now).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

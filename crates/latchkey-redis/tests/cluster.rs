@@ -42,13 +42,13 @@ async fn log_out_everywhere_reaches_every_node() {
         let (_id, key, mut record) = fresh(Duration::from_secs(60));
         record.user_id = Some("alice".into());
         record.data.insert("n", &i).unwrap();
-        store.create(&key, &record).await.unwrap();
+        store.create(&key, &record, None).await.unwrap();
         keys.push(key);
     }
     // Another user's session must survive.
     let (_id, bob, mut record) = fresh(Duration::from_secs(60));
     record.user_id = Some("bob".into());
-    store.create(&bob, &record).await.unwrap();
+    store.create(&bob, &record, None).await.unwrap();
 
     let spread = session_keys_per_node(cluster.nodes());
     assert_eq!(spread.iter().sum::<usize>(), 31);
@@ -59,18 +59,25 @@ async fn log_out_everywhere_reaches_every_node() {
     assert_eq!(store.list_for_user("alice").await.unwrap().len(), 30);
     assert_eq!(store.count().await.unwrap(), 31);
 
-    // Keep one ("log out my other devices"); retire another: it must go too.
-    assert!(store
-        .retire(&keys[1], now().saturating_add(Duration::from_secs(10)))
-        .await
-        .unwrap());
+    // Keep one ("log out my other devices"); cycle another: both its sides must go too.
+    let (_id, successor, mut moved) = fresh(Duration::from_secs(60));
+    moved.user_id = Some("alice".into());
+    let until = now().saturating_add(Duration::from_secs(10));
+    assert_eq!(
+        store
+            .cycle(&keys[1], &successor, &moved, until, None)
+            .await
+            .unwrap(),
+        latchkey_session::Admission::admitted()
+    );
     let deleted = store
         .delete_all_for_user("alice", Some(&keys[0]))
         .await
         .unwrap();
-    // 29 deleted; the retired one is not counted (it was not listed either).
-    assert_eq!(deleted, 28);
-    for key in &keys[1..] {
+    // 29 deleted: 28 originals and the successor; the retired one is not counted (it was not
+    // listed either).
+    assert_eq!(deleted, 29);
+    for key in keys[1..].iter().chain([&successor]) {
         assert!(store.load(key).await.unwrap().is_none());
     }
     assert!(store.load(&keys[0]).await.unwrap().is_some());
@@ -94,10 +101,10 @@ async fn stale_index_entries_are_pruned_on_read_and_moves_between_users_are_safe
     let store = cluster_store(&cluster);
     let (_a, gone, mut record) = fresh(Duration::from_secs(60));
     record.user_id = Some("carol".into());
-    store.create(&gone, &record).await.unwrap();
+    store.create(&gone, &record, None).await.unwrap();
     let (_b, moved, mut record) = fresh(Duration::from_secs(60));
     record.user_id = Some("carol".into());
-    store.create(&moved, &record).await.unwrap();
+    store.create(&moved, &record, None).await.unwrap();
 
     // Delete one session behind the store's back, on whichever node holds it: its index entry
     // is now stale.
@@ -129,42 +136,25 @@ async fn stale_index_entries_are_pruned_on_read_and_moves_between_users_are_safe
     assert_eq!(list[0].key, moved);
     assert_eq!(zcard(&cluster), 1, "the stale entry was pruned");
 
-    // Move the other session to dave: it leaves carol's index and joins dave's.
-    let delta = Delta::new(now(), now().saturating_add(Duration::from_secs(60)))
-        .user(Some("dave".into()))
-        .set("x", json!(1));
-    assert!(store.save(&moved, &delta).await.unwrap());
+    // Log dave in on the other session (a cycle): the new ID joins dave's index only.
+    let (_id, daves, mut record) = fresh(Duration::from_secs(60));
+    record.user_id = Some("dave".into());
+    let until = now().saturating_add(Duration::from_secs(60));
+    assert_eq!(
+        store
+            .cycle(&moved, &daves, &record, until, None)
+            .await
+            .unwrap(),
+        latchkey_session::Admission::admitted()
+    );
     assert!(store.list_for_user("carol").await.unwrap().is_empty());
     assert_eq!(store.list_for_user("dave").await.unwrap().len(), 1);
-    // Log carol out everywhere: dave's session is not touched.
+    // Log carol out everywhere: her retired ID goes, dave's session is not touched.
     assert_eq!(store.delete_all_for_user("carol", None).await.unwrap(), 0);
-    assert!(store.load(&moved).await.unwrap().is_some());
-    assert_eq!(store.delete_all_for_user("dave", None).await.unwrap(), 1);
     assert!(store.load(&moved).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn per_user_cap_revokes_the_oldest_across_nodes() {
-    let cluster = cluster();
-    let config = latchkey_redis::RedisStoreConfig::cluster(cluster.urls())
-        .max_sessions_per_user(2)
-        .build()
-        .unwrap();
-    let store = latchkey_redis::RedisStore::new(config).unwrap();
-    let mut keys = Vec::new();
-    for i in 0..4u64 {
-        let (_id, key, mut record) = fresh(Duration::from_secs(60));
-        record.user_id = Some("erin".into());
-        record.created_at =
-            latchkey_session::Timestamp::from_unix_millis(record.created_at.as_unix_millis() + i);
-        store.create(&key, &record).await.unwrap();
-        keys.push(key);
-    }
-    let list = store.list_for_user("erin").await.unwrap();
-    let listed: Vec<_> = list.iter().map(|i| i.key).collect();
-    assert_eq!(listed, vec![keys[2], keys[3]]);
-    assert!(store.load(&keys[0]).await.unwrap().is_none());
-    assert!(store.load(&keys[1]).await.unwrap().is_none());
+    assert!(store.load(&daves).await.unwrap().is_some());
+    assert_eq!(store.delete_all_for_user("dave", None).await.unwrap(), 1);
+    assert!(store.load(&daves).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -215,7 +205,7 @@ async fn sessions_by_owner(
     let mut owned: Vec<Vec<latchkey_session::SessionKey>> = vec![Vec::new(); 3];
     for _ in 0..30 {
         let (_id, key, record) = fresh(Duration::from_secs(60));
-        store.create(&key, &record).await.expect("create");
+        store.create(&key, &record, None).await.expect("create");
         let owner = owner_of(cluster, &store.session_key_name(&key)).expect("an owner");
         owned[owner].push(key);
     }
@@ -344,8 +334,8 @@ async fn a_stopped_node_fails_its_slots_within_the_timeout_and_serves_again_afte
         );
         let (_id, key, record) = fresh(Duration::from_secs(60));
         let started = Instant::now();
-        match store.create(&key, &record).await {
-            Ok(()) => {
+        match store.create(&key, &record, None).await {
+            Ok(_) => {
                 if owner_of(&cluster, &store.session_key_name(&key)) == Some(0) {
                     break (key, record);
                 }

@@ -15,7 +15,6 @@ fn defaults() {
     assert_eq!(config.connect_timeout(), Duration::from_secs(1));
     assert_eq!(config.command_timeout(), Duration::from_secs(1));
     assert_eq!(config.pool_size(), latchkey_redis::DEFAULT_POOL_SIZE);
-    assert_eq!(config.max_sessions_per_user(), None);
     assert!(!config.is_cluster());
 }
 
@@ -59,18 +58,6 @@ fn rejects_out_of_range_numbers() {
         b().command_timeout(Duration::from_secs(3600)).build(),
         Err(ConfigError::Timeout("command_timeout"))
     ));
-    assert!(matches!(
-        b().max_sessions_per_user(0).build(),
-        Err(ConfigError::ZeroPerUserCap)
-    ));
-    assert_eq!(
-        b().max_sessions_per_user(2)
-            .build()
-            .unwrap()
-            .max_sessions_per_user()
-            .map(|n| n.get()),
-        Some(2)
-    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! The whole latchkey-testkit conformance suite, against a private single node and against a
-//! private three-master cluster.
+//! The whole latchkey-testkit conformance suite, one test per check, against a private single
+//! node and against a private three-master cluster.
 
 mod common;
 
@@ -40,15 +40,20 @@ fn fresh_store(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_single_node() {
-    let server = common::server();
-    latchkey_testkit::run_conformance_suite(fresh_store(vec![server.url()], false)).await;
+// One private server (or cluster) per check, kept alive by the guard.
+mod single_node {
+    latchkey_testkit::session_store_conformance!(with_guard: || async {
+        let server = super::common::server();
+        let store = super::fresh_store(vec![server.url()], false)().await;
+        (store, server)
+    });
 }
 
 #[cfg(feature = "cluster")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_cluster() {
-    let cluster = common::cluster();
-    latchkey_testkit::run_conformance_suite(fresh_store(cluster.urls(), true)).await;
+mod cluster {
+    latchkey_testkit::session_store_conformance!(with_guard: || async {
+        let cluster = super::common::cluster();
+        let store = super::fresh_store(cluster.urls(), true)().await;
+        (store, cluster)
+    });
 }

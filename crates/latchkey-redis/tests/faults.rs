@@ -18,7 +18,7 @@ async fn stopped_server_fails_fast_and_restart_recovers() {
     let mut server = server();
     let store = store(&server);
     let (_id, key, record) = fresh(Duration::from_secs(60));
-    store.create(&key, &record).await.unwrap();
+    store.create(&key, &record, None).await.unwrap();
     assert!(store.load(&key).await.unwrap().is_some());
 
     server.stop();
@@ -32,7 +32,7 @@ async fn stopped_server_fails_fast_and_restart_recovers() {
     }
     let started = Instant::now();
     assert!(store
-        .create(&key, &record)
+        .create(&key, &record, None)
         .await
         .unwrap_err()
         .is_unavailable());
@@ -42,7 +42,7 @@ async fn stopped_server_fails_fast_and_restart_recovers() {
     server.restart().unwrap();
     // No restart of the store: the next calls open new lanes through the pool.
     let (_id2, key2, record2) = fresh(Duration::from_secs(60));
-    store.create(&key2, &record2).await.unwrap();
+    store.create(&key2, &record2, None).await.unwrap();
     for _ in 0..(2 * latchkey_redis::DEFAULT_POOL_SIZE) {
         assert_eq!(store.load(&key2).await.unwrap().as_ref(), Some(&record2));
     }
@@ -65,7 +65,7 @@ async fn paused_server_times_out_within_the_bound_then_recovers() {
     let server = server();
     let store = store(&server);
     let (_id, key, record) = fresh(Duration::from_secs(60));
-    store.create(&key, &record).await.unwrap();
+    store.create(&key, &record, None).await.unwrap();
 
     server.pause().unwrap();
     let calls = (0..16).map(|_| {
@@ -117,7 +117,7 @@ async fn acknowledged_save_survives_a_reconnect() {
     let server = server();
     let store = store(&server);
     let (_id, key, record) = fresh(Duration::from_secs(60));
-    store.create(&key, &record).await.unwrap();
+    store.create(&key, &record, None).await.unwrap();
     let delta =
         Delta::new(now(), now().saturating_add(Duration::from_secs(60))).set("step", json!(2));
     assert!(store.save(&key, &delta).await.unwrap());

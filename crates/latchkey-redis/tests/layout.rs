@@ -41,7 +41,7 @@ async fn keys_and_values_never_contain_the_session_id() {
         record.data.insert("note", "some value").unwrap();
         record.user_id = Some(format!("user{}", i % 3));
         record.metadata = SessionMetadata::with_user_agent("test-agent/1.0");
-        store.create(&key, &record).await.unwrap();
+        store.create(&key, &record, None).await.unwrap();
         let delta =
             Delta::new(now(), now().saturating_add(Duration::from_secs(60))).set("step", json!(i));
         assert!(store.save(&key, &delta).await.unwrap());
@@ -92,7 +92,7 @@ async fn ttls_follow_the_deadlines_and_redis_drops_dead_sessions() {
     let store = store(&server);
     let (_id, key, mut record) = fresh(Duration::from_millis(800));
     record.user_id = Some("ttl-user".into());
-    store.create(&key, &record).await.unwrap();
+    store.create(&key, &record, None).await.unwrap();
     let name = store.session_key_name(&key);
     let index = store.user_index_key_name("ttl-user");
 
@@ -129,12 +129,12 @@ async fn ttls_follow_the_deadlines_and_redis_drops_dead_sessions() {
 }
 
 #[tokio::test]
-async fn absolute_deadline_caps_the_ttl_and_retire_shortens_it() {
+async fn absolute_deadline_caps_the_ttl_and_a_cycle_shortens_it() {
     let server = server();
     let store = store(&server);
     let (_id, key, mut record) = fresh(Duration::from_secs(600));
     record.absolute_deadline = now().saturating_add(Duration::from_secs(5));
-    store.create(&key, &record).await.unwrap();
+    store.create(&key, &record, None).await.unwrap();
     let name = store.session_key_name(&key);
     let pttl = int(&server, &["PTTL", &name]);
     assert!((1..=5_000).contains(&pttl), "PTTL {pttl}");
@@ -145,12 +145,20 @@ async fn absolute_deadline_caps_the_ttl_and_retire_shortens_it() {
         .unwrap();
     let pttl = int(&server, &["PTTL", &name]);
     assert!((1..=5_000).contains(&pttl), "PTTL after touch {pttl}");
-    assert!(store
-        .retire(&key, now().saturating_add(Duration::from_millis(200)))
-        .await
-        .unwrap());
+    let (_id, successor, moved) = fresh(Duration::from_secs(600));
+    let until = now().saturating_add(Duration::from_millis(200));
+    assert_eq!(
+        store
+            .cycle(&key, &successor, &moved, until, None)
+            .await
+            .unwrap(),
+        latchkey_session::Admission::admitted()
+    );
     let pttl = int(&server, &["PTTL", &name]);
-    assert!((1..=200).contains(&pttl), "PTTL after retire {pttl}");
+    assert!(
+        (1..=200).contains(&pttl),
+        "PTTL after the cycle retired it {pttl}"
+    );
 }
 
 #[tokio::test]
@@ -160,7 +168,7 @@ async fn save_writes_only_the_changed_fields() {
     let (_id, key, mut record) = fresh(Duration::from_secs(60));
     record.data.insert("keep", "untouched").unwrap();
     record.data.insert("drop", "soon gone").unwrap();
-    store.create(&key, &record).await.unwrap();
+    store.create(&key, &record, None).await.unwrap();
     let name = store.session_key_name(&key);
     // Change the stored field behind the store's back: a delta that does not mention it must
     // not rewrite it.
@@ -185,7 +193,7 @@ async fn undecodable_record_is_corrupt_not_a_panic() {
     let server = server();
     let store = store(&server);
     let (_id, key, record) = fresh(Duration::from_secs(60));
-    store.create(&key, &record).await.unwrap();
+    store.create(&key, &record, None).await.unwrap();
     let name = store.session_key_name(&key);
     server.command(&["HSET", &name, ".x", "{not json"]).unwrap();
     let err = store.load(&key).await.unwrap_err();

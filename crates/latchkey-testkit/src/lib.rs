@@ -1057,13 +1057,19 @@ pub async fn cap_holds_under_concurrent_logins(store: Arc<dyn SessionStore>) {
         let mut tasks = JoinSet::new();
         for _ in 0..64 {
             let (manager, user) = (manager.clone(), user.clone());
-            tasks.spawn(async move { login(&manager, &user).await });
+            tasks.spawn(async move {
+                let session = manager.session(RequestHeaders::new());
+                session.login(&user).await?;
+                let response = session.finish(RequestOutcome::Success).await?;
+                // No cookie: a backend may evict a login still in flight (Cluster).
+                Ok::<_, latchkey_session::SessionError>(cookie_of(&response))
+            });
         }
         let mut cookies = Vec::new();
         let mut refused = 0;
         while let Some(done) = tasks.join_next().await {
             match done.expect("task") {
-                Ok(cookie) => cookies.push(cookie),
+                Ok(cookie) => cookies.extend(cookie),
                 Err(latchkey_session::SessionError::TooManySessions) => refused += 1,
                 Err(other) => panic!("{policy:?}: unexpected login error {other:?}"),
             }
@@ -1112,9 +1118,34 @@ pub async fn cap_holds_under_concurrent_logins(store: Arc<dyn SessionStore>) {
 /// }
 /// # fn main() {}
 /// ```
+///
+/// A backend whose store needs something kept alive for the test (a private server) uses the
+/// `with_guard:` form: the factory returns `(store, guard)`, and the guard is dropped when the
+/// test ends.
+///
+/// ```
+/// mod memory_with_guard {
+///     use std::sync::Arc;
+///     use latchkey_session::{MemoryStore, SessionStore};
+///
+///     latchkey_testkit::session_store_conformance!(with_guard: || async {
+///         (Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>, ())
+///     });
+/// }
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! session_store_conformance {
+    (with_guard: $factory:expr) => {
+        $crate::session_store_conformance!(@all $factory);
+    };
     ($factory:expr) => {
+        $crate::session_store_conformance!(@all || async {
+            let factory = $factory;
+            (factory().await, ())
+        });
+    };
+    (@all $factory:expr) => {
         $crate::session_store_conformance!(@checks $factory;
             create_then_load_round_trips,
             load_of_unknown_key_is_none,
@@ -1143,7 +1174,8 @@ macro_rules! session_store_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let factory = $factory;
-                $crate::$check(factory().await).await;
+                let (store, _guard) = factory().await;
+                $crate::$check(store).await;
             }
         )*
     };

@@ -355,6 +355,8 @@ async fn store_unavailable_is_an_opaque_503_and_recovers() {
         request("GET", "/me", Some(&cookie)),
         request("GET", "/read", Some(&cookie)),
         request("POST", "/login", None),
+        // The CSRF token check reads the session first: a store failure there is a 503, not a 403.
+        request("POST", "/write", Some(&cookie)),
     ] {
         let reply = app.send(req).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);

@@ -477,6 +477,19 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     server.stop().await;
 }
 
+#[test]
+fn a_cors_origin_without_a_scheme_is_refused_at_start_up() {
+    let mut config = support::test_config();
+    config.cors_origins = vec!["localhost:5173".to_owned()];
+    let users = latchkey_examples::login::Users::new().expect("users");
+    let error = latchkey_examples::login::router(Arc::new(MemoryStore::new()), users, &config)
+        .expect_err("an origin without a scheme never matches, so it is a configuration error");
+    assert!(
+        matches!(error, latchkey_examples::login::BuildError::CsrfOrigin(_)),
+        "{error}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_and_cors_for_another_origin() {
     let store = Arc::new(MemoryStore::new());

@@ -20,25 +20,35 @@ pub(crate) fn json_error(status: StatusCode, code: &'static str) -> Response {
 }
 
 /// A state-changing request failed a CSRF check: `403 Forbidden`, `{"error":"forbidden"}`.
+///
+/// The reason comes from [`latchkey_session`]'s policy and is logged (at `debug`), never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CsrfRejection {
-    /// `Origin` (or `Referer`) is not an allowed origin.
-    ForeignOrigin,
+    /// The origin check refused the request (a foreign or `null` `Origin`, a foreign `Referer`,
+    /// a cross-site request without `Origin`, …).
+    Origin(latchkey_session::OriginRefusal),
     /// The session holds a CSRF token and the request did not repeat it in the CSRF header.
-    BadToken,
+    Token(latchkey_session::TokenRefusal),
 }
 
 impl std::fmt::Display for CsrfRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CsrfRejection::ForeignOrigin => "request origin is not allowed",
-            CsrfRejection::BadToken => "missing or wrong CSRF token",
-        })
+        match self {
+            CsrfRejection::Origin(refusal) => write!(f, "request origin is not allowed: {refusal}"),
+            CsrfRejection::Token(refusal) => write!(f, "CSRF token check failed: {refusal}"),
+        }
     }
 }
 
-impl std::error::Error for CsrfRejection {}
+impl std::error::Error for CsrfRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CsrfRejection::Origin(refusal) => Some(refusal),
+            CsrfRejection::Token(refusal) => Some(refusal),
+        }
+    }
+}
 
 impl IntoResponse for CsrfRejection {
     fn into_response(self) -> Response {

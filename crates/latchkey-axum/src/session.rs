@@ -9,12 +9,13 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use latchkey_session::{SessionError, SessionId, SessionManager};
-use subtle::ConstantTimeEq;
+use latchkey_session::{SessionError, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::csrf::{is_safe_method, OriginCheck, CSRF_SESSION_KEY, DEFAULT_CSRF_HEADER};
+use crate::csrf::{
+    check_csrf_token, is_safe_method, OriginCheck, OriginConfigError, DEFAULT_CSRF_HEADER,
+};
 use crate::rejection::{json_error, CsrfRejection, SessionRejection};
 
 /// A tower [`Layer`] that gives each request a lazily loaded [`Session`] from a
@@ -48,7 +49,7 @@ use crate::rejection::{json_error, CsrfRejection, SessionRejection};
 ///     .build()?;
 /// let app: Router = Router::new()
 ///     .route("/", get(visits))
-///     .layer(SessionLayer::new(manager).with_allowed_origin("https://app.example.com"));
+///     .layer(SessionLayer::new(manager).with_allowed_origin("https://app.example.com")?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -87,15 +88,19 @@ impl SessionLayer {
     ///
     /// ```
     /// # let manager = latchkey_session::SessionManager::builder(std::sync::Arc::new(latchkey_session::MemoryStore::new()), latchkey_session::CookieKey::from_secret(&[7; 32]).unwrap()).build().unwrap();
-    /// let layer = latchkey_axum::SessionLayer::new(manager).with_allowed_origin("http://localhost:5173");
+    /// let layer = latchkey_axum::SessionLayer::new(manager).with_allowed_origin("http://localhost:5173")?;
     /// # let _ = layer;
+    /// # Ok::<(), latchkey_axum::csrf::OriginConfigError>(())
     /// ```
-    #[must_use]
-    pub fn with_allowed_origin(mut self, origin: &str) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`OriginConfigError`] when `origin` is not a valid origin (for example, no scheme).
+    pub fn with_allowed_origin(mut self, origin: &str) -> Result<Self, OriginConfigError> {
         let config = self.config_mut();
         let check = config.origin_check.take().unwrap_or_default();
-        config.origin_check = Some(check.with_allowed_origin(origin));
-        self
+        config.origin_check = Some(check.with_allowed_origin(origin)?);
+        Ok(self)
     }
 
     /// Replaces the origin check; `None` turns it off (for an API that no browser calls with
@@ -103,9 +108,11 @@ impl SessionLayer {
     ///
     /// ```
     /// # let manager = latchkey_session::SessionManager::builder(std::sync::Arc::new(latchkey_session::MemoryStore::new()), latchkey_session::CookieKey::from_secret(&[7; 32]).unwrap()).build().unwrap();
-    /// use latchkey_axum::{csrf::OriginCheck, SessionLayer};
-    /// let layer = SessionLayer::new(manager).with_origin_check(Some(OriginCheck::new().with_require_origin(true)));
+    /// use latchkey_axum::{csrf::{OriginCheck, OriginPolicy}, SessionLayer};
+    /// let policy = OriginPolicy::builder().require_origin(true).build()?;
+    /// let layer = SessionLayer::new(manager).with_origin_check(Some(OriginCheck::from(policy)));
     /// # let _ = layer;
+    /// # Ok::<(), latchkey_axum::csrf::OriginConfigError>(())
     /// ```
     #[must_use]
     pub fn with_origin_check(mut self, check: Option<OriginCheck>) -> Self {
@@ -198,14 +205,7 @@ impl Session {
     ///
     /// A [`SessionError`] when the store cannot be read or written.
     pub async fn csrf_token(&self) -> Result<String, SessionError> {
-        if let Some(serde_json::Value::String(token)) = self.0.get_value(CSRF_SESSION_KEY).await? {
-            return Ok(token);
-        }
-        let token = SessionId::generate().expose_secret();
-        self.0
-            .insert_value(CSRF_SESSION_KEY, serde_json::Value::String(token.clone()))
-            .await?;
-        Ok(token)
+        self.0.csrf_token().await
     }
 
     /// The wrapped framework-agnostic session.
@@ -344,9 +344,9 @@ where
         let unsafe_method = !is_safe_method(request.method());
         if unsafe_method {
             if let Some(check) = &config.origin_check {
-                if !check.allows_request(&request) {
-                    return boxed(Box::pin(async {
-                        Ok(CsrfRejection::ForeignOrigin.into_response())
+                if let Some(refusal) = check.check_request(&request).refusal() {
+                    return boxed(Box::pin(async move {
+                        Ok(CsrfRejection::Origin(refusal).into_response())
                     }));
                 }
             }
@@ -381,31 +381,6 @@ where
                 },
             },
         }
-    }
-}
-
-/// The synchronizer-token check for an unsafe request: the token stored in the session (if
-/// any) must equal the CSRF header the request presented, compared in constant time.
-async fn check_csrf_token(
-    session: &latchkey_session::Session,
-    presented: Option<&HeaderValue>,
-) -> Result<(), Response> {
-    match session.get_value(CSRF_SESSION_KEY).await {
-        Ok(Some(expected)) => {
-            let expected = expected.as_str().unwrap_or_default().as_bytes();
-            let presented = presented.map(HeaderValue::as_bytes);
-            let matches = match presented {
-                Some(presented) if !expected.is_empty() => bool::from(presented.ct_eq(expected)),
-                _ => false,
-            };
-            if matches {
-                Ok(())
-            } else {
-                Err(CsrfRejection::BadToken.into_response())
-            }
-        }
-        Ok(None) => Ok(()),
-        Err(error) => Err(SessionRejection::from(error).into_response()),
     }
 }
 

@@ -244,7 +244,11 @@ async fn foreign_origins_are_refused_before_the_handler() {
 
 #[tokio::test]
 async fn allowed_origins_and_a_disabled_check() {
-    let app = app_with(|layer| layer.with_allowed_origin("https://app.example.com"));
+    let app = app_with(|layer| {
+        layer
+            .with_allowed_origin("https://app.example.com")
+            .expect("valid origin")
+    });
     let mut req = request("POST", "/write", None);
     req.headers_mut().insert(
         header::ORIGIN,
@@ -259,6 +263,40 @@ async fn allowed_origins_and_a_disabled_check() {
         "https://evil.example".parse().expect("header"),
     );
     assert_eq!(app.send(req).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cross_site_fetches_without_origin_are_refused() {
+    let app = app();
+    for (fetch_site, want) in [
+        ("cross-site", StatusCode::FORBIDDEN),
+        ("same-site", StatusCode::OK),
+        ("same-origin", StatusCode::OK),
+    ] {
+        let mut req = request("POST", "/write", None);
+        req.headers_mut()
+            .insert("sec-fetch-site", fetch_site.parse().expect("header"));
+        let reply = app.send(req).await;
+        assert_eq!(reply.status, want, "{fetch_site}");
+        if want == StatusCode::FORBIDDEN {
+            assert_eq!(reply.body, r#"{"error":"forbidden"}"#);
+            assert!(reply.set_cookie.is_none());
+        }
+    }
+}
+
+#[test]
+fn an_allowed_origin_without_a_scheme_is_a_configuration_error() {
+    let manager = SessionManager::builder(
+        Arc::new(MemoryStore::new()),
+        CookieKey::from_secret(&[9; 32]).expect("key"),
+    )
+    .build()
+    .expect("manager");
+    let error = SessionLayer::new(manager)
+        .with_allowed_origin("app.example.com")
+        .expect_err("no scheme");
+    assert_eq!(error.origin(), "app.example.com");
 }
 
 #[tokio::test]
@@ -317,6 +355,8 @@ async fn store_unavailable_is_an_opaque_503_and_recovers() {
         request("GET", "/me", Some(&cookie)),
         request("GET", "/read", Some(&cookie)),
         request("POST", "/login", None),
+        // The CSRF token check reads the session first: a store failure there is a 503, not a 403.
+        request("POST", "/write", Some(&cookie)),
     ] {
         let reply = app.send(req).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);

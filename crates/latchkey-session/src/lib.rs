@@ -3,6 +3,7 @@
 
 mod b64;
 mod cookie;
+mod csrf;
 mod id;
 mod manager;
 #[cfg(feature = "memory")]
@@ -12,6 +13,11 @@ mod store;
 mod time;
 
 pub use cookie::{CookieKey, KeyError, SameSite, SetCookie, MAX_COOKIE_VALUE_LEN};
+pub use csrf::{
+    InvalidOrigin, OriginAllowed, OriginConfigError, OriginHeaders, OriginPolicy,
+    OriginPolicyBuilder, OriginRefusal, OriginVerdict, RequestMethod, TokenRefusal, TokenVerdict,
+    CSRF_SESSION_KEY,
+};
 pub use id::{SessionId, SessionKey, SESSION_ID_BYTES, SESSION_ID_TEXT_LEN};
 pub use manager::{
     ConfigError, Device, Finish, RequestHeaders, RequestOutcome, Session, SessionError,

@@ -88,6 +88,8 @@ pub enum BuildError {
     Session(latchkey::session::ConfigError),
     /// A CORS origin is not a valid header value.
     Origin(String),
+    /// A CORS origin is not a valid `scheme://host[:port]` origin for the CSRF origin check.
+    CsrfOrigin(latchkey::axum::csrf::OriginConfigError),
 }
 
 impl std::fmt::Display for BuildError {
@@ -95,6 +97,7 @@ impl std::fmt::Display for BuildError {
         match self {
             BuildError::Session(error) => write!(f, "session configuration: {error}"),
             BuildError::Origin(origin) => write!(f, "invalid CORS origin {origin:?}"),
+            BuildError::CsrfOrigin(error) => write!(f, "CSRF origin check: {error}"),
         }
     }
 }
@@ -123,7 +126,9 @@ pub fn router(
         .map_err(BuildError::Session)?;
     let mut session_layer = SessionLayer::new(manager);
     for origin in &config.cors_origins {
-        session_layer = session_layer.with_allowed_origin(origin);
+        session_layer = session_layer
+            .with_allowed_origin(origin)
+            .map_err(BuildError::CsrfOrigin)?;
     }
 
     // Routes that use the session sit behind the session layer (and its CSRF checks).

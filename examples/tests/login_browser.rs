@@ -3,8 +3,9 @@
 //! the form, sees this device in the device list, and logs out — proving the HttpOnly cookie,
 //! `credentials: "include"` and the CSRF header work where users meet them.
 //!
-//! Needs the Debian packages `chromium` and `chromium-driver` (`.ci/run` installs them); without
-//! them the test fails with a message saying so — it never skips.
+//! Needs the Debian packages `chromium` and `chromium-driver`. When they are missing the test
+//! installs them (once, as root or with passwordless sudo: `support::require`); when it cannot,
+//! it fails with a message that says how to install them — it never skips.
 //!
 //! The WebDriver client is a few JSON calls over reqwest (already a dev-dependency) rather than
 //! another crate: the test needs seven endpoints of the W3C protocol.
@@ -18,27 +19,15 @@ use std::time::{Duration, Instant};
 
 use latchkey::session::{MemoryStore, SessionStore};
 use serde_json::{json, Value};
-use support::Server;
+use support::{require, Server, CHROMEDRIVER, CHROMIUM};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-fn find_binary(names: &[&str]) -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        for name in names {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate.to_string_lossy().into_owned());
-            }
-        }
-    }
-    None
-}
-
-/// `chromedriver` on a free loopback port, killed on drop.
+/// `chromedriver` on a free loopback port, killed on drop, and the browser it is to start.
 struct Driver {
     child: Child,
     base: String,
+    chromium: String,
     _profile: tempfile::TempDir,
 }
 
@@ -142,13 +131,10 @@ impl Browser {
     }
 }
 
+/// Blocking: may install the browser first.
 fn start_driver() -> Driver {
-    let driver = find_binary(&["chromedriver"]).unwrap_or_else(|| {
-        panic!(
-            "chromedriver not found: install Debian's `chromium` and `chromium-driver` \
-             (apt-get install -y chromium chromium-driver); .ci/run does this"
-        )
-    });
+    let chromium = require(&CHROMIUM);
+    let driver = require(&CHROMEDRIVER);
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -163,14 +149,12 @@ fn start_driver() -> Driver {
     Driver {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        chromium,
         _profile: tempfile::tempdir().expect("profile dir"),
     }
 }
 
 async fn open_browser(driver: &Driver) -> Browser {
-    let chromium = find_binary(&["chromium", "chromium-browser"]).unwrap_or_else(|| {
-        panic!("chromium not found: install Debian's `chromium` (apt-get install -y chromium)")
-    });
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -188,7 +172,7 @@ async fn open_browser(driver: &Driver) -> Browser {
         "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": chromium,
+                "binary": driver.chromium,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", "--disable-component-update",

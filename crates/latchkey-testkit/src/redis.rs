@@ -6,8 +6,12 @@
 //! helper is dropped. Tests never touch a shared Redis (the well-known port 6379 is never used),
 //! so they can run in parallel and never flush anybody else's data.
 //!
-//! When the binaries are missing, starting a helper fails with a message that says how to
-//! install them; tests that need Redis fail loudly instead of skipping silently.
+//! When `redis-server` (or, for a cluster, `redis-cli`) is not on `PATH`, the first helper to
+//! start installs Debian's `redis-server` package, once per process, if it can do so without
+//! asking: the tests run as root or passwordless `sudo` works, and `apt-get` is there (see
+//! [`find_or_install`]). Otherwise, or when the install fails, starting a helper fails with a
+//! message that says how to install the package: tests that need Redis fail loudly instead of
+//! skipping silently. Set `LATCHKEY_TESTKIT_NO_INSTALL=1` to never install anything.
 //!
 //! ```no_run
 //! use latchkey_testkit::redis::RedisServer;
@@ -18,21 +22,29 @@
 //! // ... point the store under test at `url`; the server dies with `server`.
 //! ```
 
+use std::ffi::OsString;
 use std::fmt;
+use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The message every helper fails with when `redis-server` is not installed.
-pub const REDIS_SERVER_MISSING: &str =
-    "redis-server not found: install it (Debian: apt-get install redis-server)";
+/// `redis-server`, from Debian's `redis-server` package.
+pub const REDIS_SERVER: SystemTool = SystemTool {
+    names: &["redis-server"],
+    packages: &["redis-server"],
+};
 
-/// The message the cluster helper fails with when `redis-cli` is not installed.
-pub const REDIS_CLI_MISSING: &str =
-    "redis-cli not found: install it (Debian: apt-get install redis-server)";
+/// `redis-cli` (the cluster helper forms its cluster with it), which Debian's `redis-server`
+/// package brings in (through `redis-tools`).
+pub const REDIS_CLI: SystemTool = SystemTool {
+    names: &["redis-cli"],
+    packages: &["redis-server"],
+};
 
 /// How long a helper waits for a server (or a cluster) to answer before giving up.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,8 +53,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RedisHelperError {
-    /// `redis-server` or `redis-cli` is not on `PATH`; the message says how to install it.
-    Missing(&'static str),
+    /// `redis-server` or `redis-cli` is not on `PATH` and could not be installed; the message
+    /// says why and how to install it.
+    Missing(ToolError),
     /// Spawning or talking to the process failed.
     Io(io::Error),
     /// The server did not answer `PING` (or the cluster did not serve every slot) in time.
@@ -52,7 +65,7 @@ pub enum RedisHelperError {
 impl fmt::Display for RedisHelperError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Missing(msg) => f.write_str(msg),
+            Self::Missing(e) => fmt::Display::fmt(e, f),
             Self::Io(e) => write!(f, "private redis-server: {e}"),
             Self::NotReady(what) => write!(f, "private redis-server not ready: {what}"),
         }
@@ -63,7 +76,8 @@ impl std::error::Error for RedisHelperError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io(e) => Some(e),
-            _ => None,
+            Self::Missing(e) => Some(e),
+            Self::NotReady(_) => None,
         }
     }
 }
@@ -81,6 +95,7 @@ impl From<io::Error> for RedisHelperError {
 /// and [`pause`](Self::pause) / [`resume`](Self::resume) (`SIGSTOP`/`SIGCONT`: Redis accepts
 /// connections but never answers, the worst case for timeouts).
 pub struct RedisServer {
+    binary: PathBuf,
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -101,8 +116,8 @@ impl RedisServer {
     /// Starts a private `redis-server` on a free loopback port and waits until it answers `PING`.
     ///
     /// # Errors
-    /// [`RedisHelperError::Missing`] when `redis-server` is not installed, otherwise an I/O or
-    /// readiness error.
+    /// [`RedisHelperError::Missing`] when `redis-server` is not installed and could not be
+    /// installed (see [`find_or_install`]), otherwise an I/O or readiness error.
     pub fn start() -> Result<Self, RedisHelperError> {
         Self::start_with_args(&[])
     }
@@ -113,9 +128,9 @@ impl RedisServer {
     /// # Errors
     /// As for [`start`](Self::start).
     pub fn start_with_args(extra_args: &[&str]) -> Result<Self, RedisHelperError> {
-        require_binary("redis-server", REDIS_SERVER_MISSING)?;
+        let binary = find_or_install(&REDIS_SERVER).map_err(RedisHelperError::Missing)?;
         let extra_args: Vec<String> = extra_args.iter().map(|s| (*s).to_owned()).collect();
-        start_on_free_port(false, |_| extra_args.clone())
+        start_on_free_port(&binary, false, |_| extra_args.clone())
     }
 
     /// The port the server listens on (never 6379 by design: it is chosen by the OS).
@@ -201,7 +216,7 @@ impl RedisServer {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), RedisHelperError> {
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(&self.binary);
         cmd.args(base_args(self.port, self.dir.path()));
         cmd.args(&self.extra_args);
         let child = spawn(cmd)?;
@@ -243,16 +258,16 @@ impl RedisCluster {
     /// Starts three cluster-enabled masters on free loopback ports and forms the cluster.
     ///
     /// # Errors
-    /// [`RedisHelperError::Missing`] when `redis-server` or `redis-cli` is missing, otherwise
-    /// an I/O or readiness error.
+    /// [`RedisHelperError::Missing`] when `redis-server` or `redis-cli` is missing and could not
+    /// be installed (see [`find_or_install`]), otherwise an I/O or readiness error.
     pub fn start() -> Result<Self, RedisHelperError> {
-        require_binary("redis-server", REDIS_SERVER_MISSING)?;
-        require_binary("redis-cli", REDIS_CLI_MISSING)?;
+        let server = find_or_install(&REDIS_SERVER).map_err(RedisHelperError::Missing)?;
+        let cli = find_or_install(&REDIS_CLI).map_err(RedisHelperError::Missing)?;
         let mut nodes = Vec::with_capacity(3);
         for _ in 0..3 {
-            nodes.push(start_cluster_node()?);
+            nodes.push(start_cluster_node(&server)?);
         }
-        let mut create = Command::new("redis-cli");
+        let mut create = Command::new(cli);
         create.arg("--cluster").arg("create");
         for node in &nodes {
             create.arg(format!("127.0.0.1:{}", node.port));
@@ -328,8 +343,8 @@ impl RedisCluster {
     }
 }
 
-fn start_cluster_node() -> Result<RedisServer, RedisHelperError> {
-    start_on_free_port(true, |dir| {
+fn start_cluster_node(binary: &Path) -> Result<RedisServer, RedisHelperError> {
+    start_on_free_port(binary, true, |dir| {
         vec![
             "--cluster-enabled".into(),
             "yes".into(),
@@ -344,6 +359,7 @@ fn start_cluster_node() -> Result<RedisServer, RedisHelperError> {
 /// Starts a server on a free port with its own temp dir. A free port can be taken by someone
 /// else between the probe and redis' bind, so a failed start is retried on another port.
 fn start_on_free_port(
+    binary: &Path,
     cluster_bus: bool,
     extra_args: impl Fn(&Path) -> Vec<String>,
 ) -> Result<RedisServer, RedisHelperError> {
@@ -353,6 +369,7 @@ fn start_on_free_port(
             .prefix("latchkey-redis-")
             .tempdir()?;
         let mut server = RedisServer {
+            binary: binary.to_owned(),
             port: free_port(cluster_bus)?,
             extra_args: extra_args(dir.path()),
             dir,
@@ -360,7 +377,6 @@ fn start_on_free_port(
         };
         match server.spawn_and_wait() {
             Ok(()) => return Ok(server),
-            Err(e @ RedisHelperError::Missing(_)) => return Err(e),
             Err(e) => last_err = Some(e),
         }
     }
@@ -411,28 +427,7 @@ fn spawn(mut cmd: Command) -> Result<Child, RedisHelperError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    cmd.spawn().map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
-            RedisHelperError::Missing(REDIS_SERVER_MISSING)
-        } else {
-            RedisHelperError::Io(e)
-        }
-    })
-}
-
-fn require_binary(name: &str, message: &'static str) -> Result<(), RedisHelperError> {
-    let found = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .any(|candidate: PathBuf| candidate.is_file())
-        })
-        .unwrap_or(false);
-    if found {
-        Ok(())
-    } else {
-        Err(RedisHelperError::Missing(message))
-    }
+    Ok(cmd.spawn()?)
 }
 
 /// A loopback port the OS says is free. With `cluster_bus`, the port + 10000 (Redis Cluster's
@@ -554,5 +549,655 @@ fn read_value<R: BufRead>(reader: &mut R) -> Result<RespValue, RedisHelperError>
             Ok(RespValue::Array(Some(items)))
         }
         _ => Err(bad()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding, or installing, the programs the tests run.
+// ---------------------------------------------------------------------------------------------
+
+/// Set to a non-empty value other than `0` to forbid [`find_or_install`] to install anything.
+pub const NO_INSTALL_ENV: &str = "LATCHKEY_TESTKIT_NO_INSTALL";
+
+/// How long [`find_or_install`] waits for another process's install (and `apt-get` for the
+/// package manager's lock) before giving up.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// A program the tests run, and the Debian packages that provide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemTool {
+    /// The program's names on `PATH`; the first one found wins (`["chromium", "chromium-browser"]`).
+    pub names: &'static [&'static str],
+    /// The Debian packages that install it, installed together in one `apt-get install`.
+    pub packages: &'static [&'static str],
+}
+
+/// Why a [`SystemTool`] is not there: it was not on `PATH`, and it was not (or could not be)
+/// installed. The message says why and how to install it by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError {
+    tool: SystemTool,
+    reason: String,
+}
+
+impl ToolError {
+    /// The tool that is missing.
+    pub fn tool(&self) -> SystemTool {
+        self.tool
+    }
+
+    /// Why it was not installed automatically (for example "not running as root, and `sudo -n`
+    /// needs a password"), or how the install failed.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let packages = self.tool.packages.join(" ");
+        write!(
+            f,
+            "{} not found on PATH, and it was not installed automatically: {}. Install it by hand \
+             (Debian/Ubuntu: `sudo apt-get install {packages}`), or run .ci/run, which installs \
+             everything the tests need",
+            self.tool.names.join(" / "),
+            self.reason,
+        )
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+/// Finds `tool` on `PATH`; when it is missing, installs its Debian packages and looks again.
+///
+/// The install happens only where it needs no prompt: the process runs as root, or `sudo -n`
+/// works; `apt-get` is on `PATH`; and [`NO_INSTALL_ENV`] is not set. It runs `apt-get update`
+/// (once per process) and `apt-get install -y --no-install-recommends <packages>`, printing what
+/// it does on stderr. Concurrent callers wait for one install: threads on a process-wide lock,
+/// other processes (parallel test binaries, doctests) on a lock file in the temporary
+/// directory. A failed install is not retried within the process: every later caller gets the
+/// same error at once.
+///
+/// # Errors
+/// [`ToolError`] when the tool is missing and could not be installed; its message says why and
+/// how to install it by hand.
+///
+/// ```no_run
+/// use latchkey_testkit::redis::{find_or_install, REDIS_SERVER};
+///
+/// let redis_server = find_or_install(&REDIS_SERVER)?; // e.g. "/usr/bin/redis-server"
+/// # let _ = redis_server;
+/// # Ok::<(), latchkey_testkit::redis::ToolError>(())
+/// ```
+pub fn find_or_install(tool: &SystemTool) -> Result<PathBuf, ToolError> {
+    static SYSTEM: LazyLock<Installer<System>> = LazyLock::new(|| Installer::new(System));
+    SYSTEM.find_or_install(tool)
+}
+
+/// What the installer needs from the machine; the tests substitute a fake one.
+trait Host {
+    /// What [`lock`](Host::lock) holds.
+    type Guard;
+    /// The program's path when `name` is on `PATH`.
+    fn find(&self, name: &str) -> Option<PathBuf>;
+    /// An environment variable.
+    fn var(&self, name: &str) -> Option<OsString>;
+    /// Whether the process runs as root.
+    fn is_root(&self) -> bool;
+    /// Whether `sudo -n true` succeeds (passwordless sudo).
+    fn sudo_works(&self) -> bool;
+    /// Holds a machine-wide lock until the guard is dropped.
+    fn lock(&self) -> Result<Self::Guard, String>;
+    /// Runs `argv`; `Err` with what went wrong (and the end of its output) when it fails.
+    fn run(&self, argv: &[String]) -> Result<(), String>;
+}
+
+#[derive(Debug, Default)]
+struct InstallState {
+    /// `apt-get update` ran and succeeded in this process.
+    updated: bool,
+    /// Package sets whose install failed, with the reason (not retried).
+    failed: Vec<(&'static [&'static str], String)>,
+}
+
+struct Installer<H> {
+    host: H,
+    state: Mutex<InstallState>,
+}
+
+impl<H: Host> Installer<H> {
+    fn new(host: H) -> Self {
+        Self {
+            host,
+            state: Mutex::new(InstallState::default()),
+        }
+    }
+
+    fn find(&self, tool: &SystemTool) -> Option<PathBuf> {
+        tool.names.iter().find_map(|name| self.host.find(name))
+    }
+
+    fn find_or_install(&self, tool: &SystemTool) -> Result<PathBuf, ToolError> {
+        if let Some(path) = self.find(tool) {
+            return Ok(path);
+        }
+        let error = |reason: String| ToolError {
+            tool: *tool,
+            reason,
+        };
+        // One install at a time in this process; a thread that waited here finds the tool.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(path) = self.find(tool) {
+            return Ok(path);
+        }
+        if let Some((_, reason)) = state.failed.iter().find(|(p, _)| *p == tool.packages) {
+            return Err(error(reason.clone()));
+        }
+        let prefix = match self.privilege() {
+            Ok(prefix) => prefix,
+            Err(reason) => {
+                state.failed.push((tool.packages, reason.clone()));
+                return Err(error(reason));
+            }
+        };
+        let result = self.install(&mut state, tool, &prefix);
+        match result {
+            Ok(path) => Ok(path),
+            Err(reason) => {
+                state.failed.push((tool.packages, reason.clone()));
+                Err(error(reason))
+            }
+        }
+    }
+
+    /// The command prefix that runs `apt-get` without a prompt, or why there is none.
+    fn privilege(&self) -> Result<Vec<String>, String> {
+        if let Some(value) = self.host.var(NO_INSTALL_ENV) {
+            if !value.is_empty() && value != "0" {
+                return Err(format!("{NO_INSTALL_ENV} is set"));
+            }
+        }
+        if self.host.find("apt-get").is_none() {
+            return Err("apt-get is not on PATH (not a Debian-like system)".into());
+        }
+        let env = [
+            "env".to_owned(),
+            "DEBIAN_FRONTEND=noninteractive".to_owned(),
+        ];
+        if self.host.is_root() {
+            return Ok(env.to_vec());
+        }
+        if self.host.find("sudo").is_some() && self.host.sudo_works() {
+            let mut prefix = vec!["sudo".to_owned(), "-n".to_owned()];
+            prefix.extend(env);
+            return Ok(prefix);
+        }
+        Err("not running as root, and passwordless sudo (`sudo -n`) is not available".into())
+    }
+
+    fn install(
+        &self,
+        state: &mut InstallState,
+        tool: &SystemTool,
+        prefix: &[String],
+    ) -> Result<PathBuf, String> {
+        // Another process may be installing the same packages: wait for it, then look again.
+        let _machine_lock = self.host.lock()?;
+        if let Some(path) = self.find(tool) {
+            return Ok(path);
+        }
+        let apt = |args: &[&str]| -> Vec<String> {
+            let mut argv = prefix.to_vec();
+            argv.extend(
+                ["apt-get", "-qq", "-o", "DPkg::Lock::Timeout=600"]
+                    .iter()
+                    .chain(args)
+                    .map(|s| (*s).to_owned()),
+            );
+            argv
+        };
+        if !state.updated {
+            self.host.run(&apt(&["update"]))?;
+            state.updated = true;
+        }
+        let mut install = vec!["install", "-y", "--no-install-recommends"];
+        install.extend(tool.packages);
+        self.host.run(&apt(&install))?;
+        self.find(tool).ok_or_else(|| {
+            format!(
+                "`apt-get install {}` succeeded but {} is still not on PATH",
+                tool.packages.join(" "),
+                tool.names.join(" / ")
+            )
+        })
+    }
+}
+
+/// The real machine.
+struct System;
+
+/// A lock file created with `create_new` (atomic), holding the owner's process ID; removed on
+/// drop. A lock left by a process that died is taken over.
+struct LockFile(PathBuf);
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+impl Host for System {
+    type Guard = LockFile;
+
+    fn find(&self, name: &str) -> Option<PathBuf> {
+        find_on_path(std::env::var_os("PATH").as_deref(), name)
+    }
+
+    fn var(&self, name: &str) -> Option<OsString> {
+        std::env::var_os(name)
+    }
+
+    fn is_root(&self) -> bool {
+        Command::new("id")
+            .arg("-u")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|out| out.status.success() && out.stdout.trim_ascii() == b"0")
+    }
+
+    fn sudo_works(&self) -> bool {
+        Command::new("sudo")
+            .args(["-n", "true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    fn lock(&self) -> Result<LockFile, String> {
+        lock_file(
+            &std::env::temp_dir().join("latchkey-testkit-apt.lock"),
+            INSTALL_TIMEOUT,
+        )
+    }
+
+    fn run(&self, argv: &[String]) -> Result<(), String> {
+        let shown = argv.join(" ");
+        eprintln!("latchkey-testkit: installing what the tests need: {shown}");
+        let (program, args) = argv.split_first().ok_or("empty command")?;
+        let out = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("`{shown}` could not start: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
+        output.push_str(&String::from_utf8_lossy(&out.stdout));
+        let tail: Vec<&str> = output.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        Err(format!(
+            "`{shown}` failed ({}): {}",
+            out.status,
+            tail.join(" | ")
+        ))
+    }
+}
+
+/// Takes the lock file at `path`, waiting at most `timeout` for its owner to let go.
+fn lock_file(path: &Path, timeout: Duration) -> Result<LockFile, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(mut file) => {
+                let lock = LockFile(path.to_owned());
+                let _ = write!(file, "{}", std::process::id());
+                return Ok(lock);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(path).unwrap_or_default();
+                let owner_alive = owner.trim().parse::<u32>().is_ok_and(|pid| {
+                    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+                });
+                // An empty file is a lock being written right now; a dead owner's is stale.
+                if !owner.trim().is_empty() && !owner_alive {
+                    let _ = fs::remove_file(path);
+                    continue;
+                }
+            }
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "another process held {} for {timeout:?}",
+                path.display()
+            ));
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The first file called `name` in the directories of `path` (a `PATH` value).
+fn find_on_path(path: Option<&std::ffi::OsStr>, name: &str) -> Option<PathBuf> {
+    std::env::split_paths(path?)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const BROWSER: SystemTool = SystemTool {
+        names: &["chromium", "chromium-browser"],
+        packages: &["chromium", "chromium-driver"],
+    };
+
+    /// A machine with a fake `PATH` whose `apt-get install` puts the packages' programs on it.
+    #[derive(Default)]
+    struct FakeHost {
+        on_path: Mutex<BTreeSet<String>>,
+        vars: BTreeMap<String, String>,
+        root: bool,
+        sudo: bool,
+        /// Commands whose argv contains this word fail.
+        fail_on: Option<&'static str>,
+        /// What each package puts on `PATH` when installed.
+        provides: BTreeMap<&'static str, Vec<&'static str>>,
+        ran: Mutex<Vec<Vec<String>>>,
+        locks: Mutex<usize>,
+    }
+
+    impl FakeHost {
+        fn debian(root: bool) -> Self {
+            let mut host = Self {
+                root,
+                ..Self::default()
+            };
+            host.put_on_path("apt-get");
+            host.provides
+                .insert("redis-server", vec!["redis-server", "redis-cli"]);
+            host.provides.insert("chromium", vec!["chromium"]);
+            host.provides
+                .insert("chromium-driver", vec!["chromedriver"]);
+            host
+        }
+
+        fn put_on_path(&mut self, name: &str) {
+            self.on_path.get_mut().unwrap().insert(name.to_owned());
+        }
+
+        fn ran(&self) -> Vec<String> {
+            self.ran
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|c| c.join(" "))
+                .collect()
+        }
+    }
+
+    impl Host for FakeHost {
+        type Guard = ();
+
+        fn find(&self, name: &str) -> Option<PathBuf> {
+            let on_path = self.on_path.lock().unwrap();
+            on_path
+                .contains(name)
+                .then(|| PathBuf::from("/fake/bin").join(name))
+        }
+
+        fn var(&self, name: &str) -> Option<OsString> {
+            self.vars.get(name).map(OsString::from)
+        }
+
+        fn is_root(&self) -> bool {
+            self.root
+        }
+
+        fn sudo_works(&self) -> bool {
+            self.sudo
+        }
+
+        fn lock(&self) -> Result<(), String> {
+            *self.locks.lock().unwrap() += 1;
+            Ok(())
+        }
+
+        fn run(&self, argv: &[String]) -> Result<(), String> {
+            self.ran.lock().unwrap().push(argv.to_vec());
+            // Slow enough that concurrent callers overlap.
+            thread::sleep(Duration::from_millis(30));
+            if let Some(word) = self.fail_on {
+                if argv.iter().any(|a| a == word) {
+                    return Err(format!("E: {word} failed"));
+                }
+            }
+            if let Some(at) = argv.iter().position(|a| a == "install") {
+                let mut on_path = self.on_path.lock().unwrap();
+                for package in &argv[at + 1..] {
+                    for name in self.provides.get(package.as_str()).into_iter().flatten() {
+                        on_path.insert((*name).to_owned());
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    const UPDATE_AS_ROOT: &str =
+        "env DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=600 update";
+    const INSTALL_REDIS_AS_ROOT: &str = "env DEBIAN_FRONTEND=noninteractive apt-get -qq -o \
+        DPkg::Lock::Timeout=600 install -y --no-install-recommends redis-server";
+
+    #[test]
+    fn a_tool_on_path_is_found_and_nothing_is_installed() {
+        let mut host = FakeHost::debian(true);
+        host.put_on_path("redis-server");
+        let installer = Installer::new(host);
+        let path = installer.find_or_install(&REDIS_SERVER).unwrap();
+        assert_eq!(path, Path::new("/fake/bin/redis-server"));
+        assert!(installer.host.ran().is_empty());
+        assert_eq!(*installer.host.locks.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn as_root_a_missing_tool_is_installed_once_for_all_threads() {
+        let installer = Installer::new(FakeHost::debian(true));
+        thread::scope(|scope| {
+            let callers: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| installer.find_or_install(&REDIS_SERVER)))
+                .collect();
+            for caller in callers {
+                assert_eq!(
+                    caller.join().unwrap().unwrap(),
+                    Path::new("/fake/bin/redis-server")
+                );
+            }
+        });
+        assert_eq!(
+            installer.host.ran(),
+            [UPDATE_AS_ROOT, INSTALL_REDIS_AS_ROOT]
+        );
+        // The package brought redis-cli too: nothing more to install for the cluster helper.
+        installer.find_or_install(&REDIS_CLI).unwrap();
+        assert_eq!(installer.host.ran().len(), 2);
+    }
+
+    #[test]
+    fn apt_get_update_runs_once_per_process_for_several_package_sets() {
+        let installer = Installer::new(FakeHost::debian(true));
+        installer.find_or_install(&REDIS_SERVER).unwrap();
+        let browser = installer.find_or_install(&BROWSER).unwrap();
+        assert_eq!(browser, Path::new("/fake/bin/chromium"));
+        let ran = installer.host.ran();
+        assert_eq!(ran.len(), 3, "{ran:?}");
+        assert_eq!(ran[0], UPDATE_AS_ROOT);
+        assert_eq!(ran[1], INSTALL_REDIS_AS_ROOT);
+        assert!(
+            ran[2].ends_with("install -y --no-install-recommends chromium chromium-driver"),
+            "{ran:?}"
+        );
+    }
+
+    #[test]
+    fn the_first_name_found_wins() {
+        let mut host = FakeHost::debian(true);
+        host.put_on_path("chromium-browser");
+        let installer = Installer::new(host);
+        assert_eq!(
+            installer.find_or_install(&BROWSER).unwrap(),
+            Path::new("/fake/bin/chromium-browser")
+        );
+        assert!(installer.host.ran().is_empty());
+    }
+
+    #[test]
+    fn without_root_passwordless_sudo_runs_apt_get() {
+        let mut host = FakeHost::debian(false);
+        host.put_on_path("sudo");
+        host.sudo = true;
+        let installer = Installer::new(host);
+        installer.find_or_install(&REDIS_SERVER).unwrap();
+        let ran = installer.host.ran();
+        assert_eq!(ran.len(), 2);
+        for command in &ran {
+            assert!(
+                command.starts_with("sudo -n env DEBIAN_FRONTEND=noninteractive apt-get "),
+                "{command}"
+            );
+        }
+    }
+
+    /// Asserts that `host` gets an error that names the reason and the manual command, and that
+    /// nothing was run.
+    fn refused(host: FakeHost, reason: &str) {
+        let installer = Installer::new(host);
+        let err = installer.find_or_install(&REDIS_SERVER).unwrap_err();
+        assert!(err.reason().contains(reason), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("redis-server not found on PATH"),
+            "{message}"
+        );
+        assert!(
+            message.contains("sudo apt-get install redis-server"),
+            "{message}"
+        );
+        assert!(installer.host.ran().is_empty());
+    }
+
+    #[test]
+    fn without_root_or_sudo_it_fails_with_how_to_install() {
+        refused(FakeHost::debian(false), "not running as root");
+    }
+
+    #[test]
+    fn a_sudo_that_asks_for_a_password_is_not_used() {
+        let mut host = FakeHost::debian(false);
+        host.put_on_path("sudo");
+        host.sudo = false;
+        refused(host, "passwordless sudo");
+    }
+
+    #[test]
+    fn without_apt_get_it_fails_with_how_to_install() {
+        let mut host = FakeHost::debian(true);
+        host.on_path.get_mut().unwrap().remove("apt-get");
+        refused(host, "apt-get is not on PATH");
+    }
+
+    #[test]
+    fn the_opt_out_variable_forbids_installing() {
+        let mut host = FakeHost::debian(true);
+        host.vars.insert(NO_INSTALL_ENV.into(), "1".into());
+        refused(host, NO_INSTALL_ENV);
+
+        let mut host = FakeHost::debian(true);
+        host.vars.insert(NO_INSTALL_ENV.into(), "0".into());
+        let installer = Installer::new(host);
+        installer.find_or_install(&REDIS_SERVER).unwrap();
+        assert_eq!(installer.host.ran().len(), 2);
+    }
+
+    #[test]
+    fn a_failed_install_is_reported_and_not_retried() {
+        let mut host = FakeHost::debian(true);
+        host.fail_on = Some("install");
+        let installer = Installer::new(host);
+        let first = installer.find_or_install(&REDIS_SERVER).unwrap_err();
+        assert!(first.reason().contains("E: install failed"), "{first}");
+        assert_eq!(installer.host.ran().len(), 2);
+        let second = installer.find_or_install(&REDIS_SERVER).unwrap_err();
+        assert_eq!(second, first);
+        assert_eq!(installer.host.ran().len(), 2, "no second apt-get run");
+    }
+
+    #[test]
+    fn a_failed_update_stops_before_installing() {
+        let mut host = FakeHost::debian(true);
+        host.fail_on = Some("update");
+        let installer = Installer::new(host);
+        let err = installer.find_or_install(&REDIS_SERVER).unwrap_err();
+        assert!(err.reason().contains("E: update failed"), "{err}");
+        assert_eq!(installer.host.ran(), [UPDATE_AS_ROOT]);
+    }
+
+    #[test]
+    fn an_install_that_brings_no_such_program_is_an_error() {
+        let mut host = FakeHost::debian(true);
+        host.provides.insert("redis-server", vec![]);
+        let installer = Installer::new(host);
+        let err = installer.find_or_install(&REDIS_SERVER).unwrap_err();
+        assert!(err.reason().contains("still not on PATH"), "{err}");
+    }
+
+    #[test]
+    fn find_on_path_looks_through_each_directory_for_a_file() {
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        // A directory with the program's name is not the program.
+        fs::create_dir(first.path().join("redis-server")).unwrap();
+        fs::write(second.path().join("redis-server"), b"").unwrap();
+        let path = std::env::join_paths([first.path(), second.path()]).unwrap();
+        assert_eq!(
+            find_on_path(Some(&path), "redis-server"),
+            Some(second.path().join("redis-server"))
+        );
+        assert_eq!(find_on_path(Some(&path), "redis-cli"), None);
+        assert_eq!(find_on_path(None, "redis-server"), None);
+    }
+
+    #[test]
+    fn the_lock_file_excludes_a_second_holder_and_is_taken_over_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("apt.lock");
+        let held = lock_file(&path, Duration::ZERO).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            std::process::id().to_string()
+        );
+        let err = lock_file(&path, Duration::from_millis(300)).err().unwrap();
+        assert!(err.starts_with("another process held"), "{err}");
+        drop(held);
+        assert!(!path.exists());
+
+        // A lock whose owner is gone (no such process) is taken over at once.
+        fs::write(&path, "999999999").unwrap();
+        let taken = lock_file(&path, Duration::ZERO).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            std::process::id().to_string()
+        );
+        drop(taken);
     }
 }

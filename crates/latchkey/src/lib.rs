@@ -1,4 +1,15 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # Examples
+//!
+//! Each example is part of these docs (and tested) when its feature is on; the docs built with
+//! `--all-features` show them all.
+//!
+#![cfg_attr(feature = "jwt", doc = include_str!("docs/jwt.md"))]
+#![cfg_attr(feature = "session", doc = include_str!("docs/session.md"))]
+#![cfg_attr(feature = "memory", doc = include_str!("docs/memory.md"))]
+#![cfg_attr(feature = "redis", doc = include_str!("docs/redis.md"))]
+#![cfg_attr(feature = "axum", doc = include_str!("docs/axum.md"))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "jwt")]

@@ -1,5 +1,5 @@
 //! The end-to-end harness: the login example's exact router, served in-process on a free
-//! loopback port, and reqwest clients with their own cookie jars.
+//! loopback port, reqwest clients with their own cookie jars, and the browser test's programs.
 
 #![allow(dead_code, missing_docs)] // each test binary uses a different part of it
 
@@ -9,8 +9,32 @@ use std::time::Duration;
 
 use latchkey::session::{CookieKey, SessionStore};
 use latchkey_examples::login::{self, LoginConfig, Users};
+use latchkey_testkit::redis::{find_or_install, SystemTool};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// Debian's headless-capable Chromium. Both browser programs come from the same two packages,
+/// so one `apt-get install` brings both.
+pub(crate) const CHROMIUM: SystemTool = SystemTool {
+    names: &["chromium", "chromium-browser"],
+    packages: &["chromium", "chromium-driver"],
+};
+
+/// The WebDriver server for [`CHROMIUM`].
+pub(crate) const CHROMEDRIVER: SystemTool = SystemTool {
+    names: &["chromedriver"],
+    packages: &["chromium", "chromium-driver"],
+};
+
+/// The path of `tool`, installed first when it is missing and the test may install packages
+/// (as root or with passwordless sudo, see `find_or_install`); otherwise the test fails with a
+/// message that says how to install it. It never skips.
+pub(crate) fn require(tool: &SystemTool) -> String {
+    match find_or_install(tool) {
+        Ok(path) => path.to_string_lossy().into_owned(),
+        Err(e) => panic!("{e}"),
+    }
+}
 
 /// A running login service.
 pub(crate) struct Server {

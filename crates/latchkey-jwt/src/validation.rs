@@ -18,10 +18,10 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
 /// The system clock (the default).
 ///
 /// On Linux and Android it reads the kernel's coarse real-time clock (`CLOCK_REALTIME_COARSE`,
-/// updated every scheduler tick, 1 to 4 ms), which costs a few nanoseconds instead of the 30 to
-/// 40 of a precise read on every verification. JWT times are whole seconds, so a tick of lag
-/// can only matter in the last few milliseconds of a token's last second, and the configured
-/// leeway is far larger. Elsewhere it is [`SystemTime::now`].
+/// updated every scheduler tick, 1 to 4 ms), which is much cheaper to read than the precise clock
+/// on every verification. JWT times are whole seconds, so a tick of lag can only matter in the
+/// last few milliseconds of a token's last second, and the configured leeway is far larger.
+/// Elsewhere it is [`SystemTime::now`](std::time::SystemTime::now).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 

@@ -172,7 +172,8 @@ pub enum ErrorKind {
     /// A claim the validation requires is absent.
     #[error("token has no `{0}` claim")]
     MissingClaim(Claim),
-    /// A registered claim has the wrong JSON type (for example `exp` as a string or a fraction).
+    /// A registered claim has the wrong JSON type or, for `exp`, `nbf` and `iat`, is not a
+    /// NumericDate in range (a string, a negative number, `1e300`); see [`Claims`](crate::Claims).
     #[error("token claim `{claim}` must be {expected}")]
     InvalidClaimType {
         /// The claim.

@@ -144,7 +144,8 @@ pub enum ErrorKind {
     /// `nbf` is in the future (beyond the leeway).
     #[error("token is not valid yet (nbf)")]
     NotYetValid,
-    /// `iat` is in the future (beyond the leeway).
+    /// `iat` is in the future (beyond the leeway), and the validation opted in with
+    /// [`ValidationBuilder::reject_issued_in_future`](crate::ValidationBuilder::reject_issued_in_future).
     #[error("token was issued in the future (iat)")]
     IssuedInFuture,
     /// `iat` is older than the validation's maximum age.

@@ -477,9 +477,50 @@ fn not_yet_valid_is_rejected() {
 }
 
 #[test]
-fn issued_in_the_future_is_rejected() {
+fn a_future_iat_is_accepted_by_default() {
+    // RFC 7519 §4.1.6: iat is informational.
+    for iat in [NOW + 61, NOW + 100_000, u64::MAX] {
+        let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": iat}));
+        let claims: Claims = verifier().verify(&t).unwrap();
+        assert_eq!(claims.iat, Some(iat));
+    }
+}
+
+#[test]
+fn issued_in_the_future_is_rejected_when_opted_in() {
+    let v = with(Validation::builder().reject_issued_in_future());
     let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 61}));
-    assert_eq!(err(&t), ErrorKind::IssuedInFuture);
+    assert_eq!(verify_with(&v, &t), ErrorKind::IssuedInFuture);
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": u64::MAX}));
+    assert_eq!(verify_with(&v, &t), ErrorKind::IssuedInFuture);
+    // Within the leeway, or absent, it passes.
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 60}));
+    assert!(v.verify::<()>(&t).is_ok());
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000}));
+    assert!(v.verify::<()>(&t).is_ok());
+    // The leeway applies to it as to exp and nbf.
+    let strict = with(
+        Validation::builder()
+            .reject_issued_in_future()
+            .leeway(Duration::ZERO),
+    );
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 1}));
+    assert_eq!(verify_with(&strict, &t), ErrorKind::IssuedInFuture);
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW}));
+    assert!(strict.verify::<()>(&t).is_ok());
+    // A fractional iat is rounded down before the comparison.
+    let t = forge(&format!(r#"{{"exp":{},"iat":{}.9}}"#, NOW + 1000, NOW));
+    assert!(strict.verify::<()>(&t).is_ok());
+    // It is checked before max_age, and independently of it.
+    let both = with(
+        Validation::builder()
+            .reject_issued_in_future()
+            .max_age(Duration::from_secs(300)),
+    );
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 61}));
+    assert_eq!(verify_with(&both, &t), ErrorKind::IssuedInFuture);
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW - 361}));
+    assert_eq!(verify_with(&both, &t), ErrorKind::TooOld);
 }
 
 #[test]

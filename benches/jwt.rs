@@ -156,20 +156,6 @@ fn benches(c: &mut Criterion) {
             .expect("sign")
     };
     let sign_fl = || sign_floor(signing_input);
-    assert_eq!(
-        signer.sign_serde_json_scan(&our_claims).expect("sign"),
-        token
-    );
-    let sign_sj = || {
-        signer
-            .sign_serde_json_scan(black_box(&our_claims))
-            .expect("sign")
-    };
-    let sign_sju = || {
-        signer
-            .sign_serde_json_unchecked(black_box(&our_claims))
-            .expect("sign")
-    };
     let pre_keyed = Hmac::<Sha256>::new_from_slice(SECRET).expect("any length");
     let verify_ours = || verifier.verify::<Roles>(black_box(&token)).expect("verify");
     let verify_jt = || {
@@ -199,13 +185,11 @@ fn benches(c: &mut Criterion) {
         return;
     }
     use latchkey_benches::batch;
-    let (mut s0, mut s1, mut s2, mut s3, mut s4, mut s5) = (
+    let (mut s0, mut s1, mut s2, mut s3) = (
         batch(sign_ours),
         batch(sign_jt),
         batch(sign_js),
         batch(sign_fl),
-        batch(sign_sj),
-        batch(sign_sju),
     );
     latchkey_benches::interleaved(
         "sign",
@@ -214,10 +198,8 @@ fn benches(c: &mut Criterion) {
             ("jsonwebtoken", &mut s1),
             ("jwt-simple", &mut s2),
             ("floor", &mut s3),
-            ("serde_json+scan", &mut s4),
-            ("serde_json-unchecked", &mut s5),
         ],
-        &[0, 4],
+        &[0],
         None,
         300,
         2_000,

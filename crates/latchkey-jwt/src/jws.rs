@@ -134,45 +134,6 @@ impl Signer {
         }
     }
 
-    /// Bench-only, temporary: signs with `serde_json::to_writer` and then the verifier's
-    /// pre-scan over the output (the alternative to the strict serializer), for the interleaved
-    /// comparison recorded in BENCHMARKS.md (2026-12-02).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Encode`] as for [`Signer::sign`].
-    #[doc(hidden)]
-    pub fn sign_serde_json_scan<T: Serialize>(&self, claims: &Claims<T>) -> Result<String, Error> {
-        with_scratch(|scratch| {
-            let bytes = &mut scratch.bytes;
-            if serde_json::to_writer(&mut *bytes, claims).is_err() {
-                return Err(ErrorKind::Encode("x").into());
-            }
-            match scan(bytes, DEFAULT_MAX_DEPTH) {
-                Ok(()) => self.assemble(bytes),
-                Err(_) => Err(ErrorKind::Encode("y").into()),
-            }
-        })
-    }
-
-    /// Bench-only, temporary: signs with `serde_json::to_writer` and no check at all (what the
-    /// serialization alone costs).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Encode`] when serde_json fails.
-    #[doc(hidden)]
-    pub fn sign_serde_json_unchecked<T: Serialize>(
-        &self,
-        claims: &Claims<T>,
-    ) -> Result<String, Error> {
-        with_scratch(|scratch| {
-            let bytes = &mut scratch.bytes;
-            if serde_json::to_writer(&mut *bytes, claims).is_err() {
-                return Err(ErrorKind::Encode("x").into());
-            }
-            self.assemble(bytes)
-        })
-    }
-
     /// `prefix + base64url(json) + "." + base64url(tag)`.
     fn assemble(&self, json: &[u8]) -> Result<String, Error> {
         // One buffer: prefix, payload and signature are written straight into it (base64's

@@ -165,7 +165,7 @@ impl<'de> Deserialize<'de> for Audience {
 /// stricter side: `exp` and `iat` down, `nbf` up (`"exp": 1700003600.5` expires at
 /// 1700003600, half a second early, never late; `iat` rounded down makes a token look older to
 /// [`max_age`](crate::ValidationBuilder::max_age), never younger). Digits finer than a double
-/// holds (about a microsecond at today's dates) are lost in the JSON parse, before rounding.
+/// holds (a quarter of a microsecond at today's dates) are lost in the JSON parse, before rounding.
 /// Rejected as [`ErrorKind::InvalidClaimType`]: a non-number, a negative number, and a number
 /// not written as a plain integer that is after 9999-12-31T23:59:59Z (253402300799; a plain
 /// integer may be any `u64`). JSON has no NaN or infinity; a decoder that produces one gets the

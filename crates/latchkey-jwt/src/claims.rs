@@ -159,9 +159,17 @@ impl<'de> Deserialize<'de> for Audience {
 
 /// A token's claims: the registered claims of RFC 7519 §4.1 plus the caller's own claims `T`.
 ///
-/// Times are seconds since the Unix epoch and must be JSON integers (a string, a fraction, a
-/// negative or non-finite number is rejected). `iss`, `sub` and `jti` must be strings, `aud` a
-/// string or an array of strings.
+/// Times are whole seconds since the Unix epoch. When decoding, `exp`, `nbf` and `iat` may be
+/// any JSON number that is a NumericDate (RFC 7519 §2): a plain integer, or the same value
+/// written as `1700003600.0`, `1.7000036e9` or `17000036e2`. A fraction is rounded towards the
+/// stricter side: `exp` and `iat` down, `nbf` up (`"exp": 1700003600.5` expires at
+/// 1700003600, half a second early, never late; `iat` rounded down makes a token look older to
+/// [`max_age`](crate::ValidationBuilder::max_age), never younger). Digits finer than a double
+/// holds (a quarter of a microsecond at today's dates) are lost in the JSON parse, before rounding.
+/// Rejected as [`ErrorKind::InvalidClaimType`]: a non-number, a negative number, and a number
+/// not written as a plain integer that is after 9999-12-31T23:59:59Z (253402300799; a plain
+/// integer may be any `u64`). JSON has no NaN or infinity; a decoder that produces one gets the
+/// same error. `iss`, `sub` and `jti` must be strings, `aud` a string or an array of strings.
 ///
 /// `T` is serialized into, and deserialized from, the same JSON object in a single pass (no second
 /// parse, no intermediate buffer): use a struct with `#[derive(Serialize, Deserialize)]`, a map such
@@ -330,6 +338,75 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, 'de, T> {
     }
 }
 
+/// What `exp`, `nbf` and `iat` must be, in [`ErrorKind::InvalidClaimType`].
+pub(crate) const NUMERIC_DATE: &str =
+    "a NumericDate (a non-negative number of seconds since the epoch)";
+
+/// Largest NumericDate accepted when it is not written as a plain integer: 9999-12-31T23:59:59Z,
+/// the last second RFC 3339 can write. Up to it a double resolves well under a millisecond, so
+/// even a parse one unit off in the last place (serde_json's, for long spellings) reads the
+/// second that was written; near 2^53 it reads another one.
+pub(crate) const MAX_NON_INTEGER_DATE: f64 = 253_402_300_799.0;
+
+/// Which way a fractional NumericDate is rounded to whole seconds.
+#[derive(Clone, Copy)]
+enum Round {
+    /// Towards negative infinity (`exp`, `iat`).
+    Down,
+    /// Towards positive infinity (`nbf`).
+    Up,
+}
+
+/// Reads a NumericDate (RFC 7519 §2) as whole seconds since the epoch.
+///
+/// A plain integer is taken as it is (any `u64`; serde_json hands it over without a float).
+/// Any other spelling of a number — `1700003600.0`, `1.7000036e9`, `17000036e2` — arrives as a
+/// double and is accepted when it is finite, not negative and at most [`MAX_NON_INTEGER_DATE`];
+/// a fraction is rounded the way `round` says.
+#[derive(Clone, Copy)]
+struct NumericDate {
+    round: Round,
+}
+
+impl<'de> DeserializeSeed<'de> for NumericDate {
+    type Value = u64;
+
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_u64(self)
+    }
+}
+
+impl Visitor<'_> for NumericDate {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(NUMERIC_DATE)
+    }
+
+    #[inline]
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::custom("negative NumericDate"))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+        // NaN is in no range, so it fails this test too.
+        if !(0.0..=MAX_NON_INTEGER_DATE).contains(&v) {
+            return Err(E::custom("NumericDate out of range"));
+        }
+        let whole = match self.round {
+            Round::Down => v.floor(),
+            Round::Up => v.ceil(),
+        };
+        // Whole and within 0..=MAX_NON_INTEGER_DATE: the conversion is exact.
+        Ok(whole as u64)
+    }
+}
+
 /// Presents the claims object to `T` with the registered members taken out (and decoded into
 /// `reg`) as they stream past.
 struct Filter<'a, 'de, A> {
@@ -386,18 +463,25 @@ impl<'de, A: MapAccess<'de>> Filter<'_, 'de, A> {
         let expected = match claim {
             Claim::Iss | Claim::Sub | Claim::Jti => "a string",
             Claim::Aud => "a string or an array of strings",
-            Claim::Exp | Claim::Nbf | Claim::Iat => {
-                "a non-negative integer (seconds since the epoch)"
-            }
+            Claim::Exp | Claim::Nbf | Claim::Iat => NUMERIC_DATE,
         };
+        let date = |round| NumericDate { round };
         let r = match claim {
             Claim::Iss => self.map.next_value().map(|v| self.reg.iss = Some(v)),
             Claim::Sub => self.map.next_value().map(|v| self.reg.sub = Some(v)),
             Claim::Jti => self.map.next_value().map(|v| self.reg.jti = Some(v)),
             Claim::Aud => self.map.next_value().map(|v| self.reg.aud = Some(v)),
-            Claim::Exp => self.map.next_value().map(|v| self.reg.exp = Some(v)),
-            Claim::Nbf => self.map.next_value().map(|v| self.reg.nbf = Some(v)),
-            Claim::Iat => self.map.next_value().map(|v| self.reg.iat = Some(v)),
+            // Rounded towards the stricter side: `exp` earlier, `nbf` later, `iat` earlier (so
+            // a token is never younger than it says for `max_age`).
+            Claim::Exp => (self.map)
+                .next_value_seed(date(Round::Down))
+                .map(|v| self.reg.exp = Some(v)),
+            Claim::Nbf => (self.map)
+                .next_value_seed(date(Round::Up))
+                .map(|v| self.reg.nbf = Some(v)),
+            Claim::Iat => (self.map)
+                .next_value_seed(date(Round::Down))
+                .map(|v| self.reg.iat = Some(v)),
         };
         if r.is_err() && self.diag.kind.is_none() {
             self.diag.kind = Some(ErrorKind::InvalidClaimType { claim, expected });
@@ -486,5 +570,86 @@ impl<'de, A: MapAccess<'de>> Deserializer<'de> for &mut Filter<'_, 'de, A> {
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf seq tuple tuple_struct map struct enum identifier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::value::{
+        Error as ValueError, F64Deserializer, I64Deserializer, U64Deserializer,
+    };
+
+    fn from_f64(v: f64, round: Round) -> Result<u64, ValueError> {
+        NumericDate { round }.deserialize(F64Deserializer::<ValueError>::new(v))
+    }
+
+    #[test]
+    fn non_finite_and_negative_doubles_are_not_numeric_dates() {
+        // JSON cannot spell these, but other decoders (and `serde_json::Value` built by hand
+        // through other formats) can hand them over.
+        for v in [
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.5,
+            -1.0,
+            f64::MIN,
+        ] {
+            for round in [Round::Down, Round::Up] {
+                assert!(from_f64(v, round).is_err(), "{v}");
+            }
+        }
+        assert!(NumericDate { round: Round::Down }
+            .deserialize(I64Deserializer::<ValueError>::new(-1))
+            .is_err());
+    }
+
+    #[test]
+    fn doubles_round_the_requested_way_and_integers_pass_through() {
+        assert_eq!(
+            from_f64(1_700_003_600.5, Round::Down).ok(),
+            Some(1_700_003_600)
+        );
+        assert_eq!(
+            from_f64(1_700_003_600.5, Round::Up).ok(),
+            Some(1_700_003_601)
+        );
+        assert_eq!(
+            from_f64(1_700_003_600.0, Round::Up).ok(),
+            Some(1_700_003_600)
+        );
+        assert_eq!(from_f64(-0.0, Round::Up).ok(), Some(0));
+        assert_eq!(from_f64(0.25, Round::Up).ok(), Some(1));
+        assert_eq!(
+            from_f64(MAX_NON_INTEGER_DATE, Round::Up).ok(),
+            Some(253_402_300_799)
+        );
+        assert!(from_f64(MAX_NON_INTEGER_DATE + 1.0, Round::Down).is_err());
+        let date = NumericDate { round: Round::Up };
+        assert_eq!(
+            date.deserialize(U64Deserializer::<ValueError>::new(u64::MAX))
+                .ok(),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            date.deserialize(I64Deserializer::<ValueError>::new(7)).ok(),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn claims_decode_numeric_dates_from_a_json_value_too() {
+        let v = serde_json::json!({"exp": 1.7000036e9, "nbf": 1_700_000_000.5, "iat": 17e8});
+        let c: Claims = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            (c.exp, c.nbf, c.iat),
+            (
+                Some(1_700_003_600),
+                Some(1_700_000_001),
+                Some(1_700_000_000)
+            )
+        );
     }
 }

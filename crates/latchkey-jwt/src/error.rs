@@ -144,7 +144,8 @@ pub enum ErrorKind {
     /// `nbf` is in the future (beyond the leeway).
     #[error("token is not valid yet (nbf)")]
     NotYetValid,
-    /// `iat` is in the future (beyond the leeway).
+    /// `iat` is in the future (beyond the leeway), and the validation opted in with
+    /// [`ValidationBuilder::reject_issued_in_future`](crate::ValidationBuilder::reject_issued_in_future).
     #[error("token was issued in the future (iat)")]
     IssuedInFuture,
     /// `iat` is older than the validation's maximum age.
@@ -172,7 +173,8 @@ pub enum ErrorKind {
     /// A claim the validation requires is absent.
     #[error("token has no `{0}` claim")]
     MissingClaim(Claim),
-    /// A registered claim has the wrong JSON type (for example `exp` as a string or a fraction).
+    /// A registered claim has the wrong JSON type or, for `exp`, `nbf` and `iat`, is not a
+    /// NumericDate in range (a string, a negative number, `1e300`); see [`Claims`](crate::Claims).
     #[error("token claim `{claim}` must be {expected}")]
     InvalidClaimType {
         /// The claim.

@@ -274,7 +274,8 @@ impl Verifier {
     /// base64url, strict JSON object, RFC 7515 types); `alg: none`; `crit`; key selection by `kid`;
     /// the algorithm against the key's; the signature, in constant time; only then the payload
     /// (canonical base64url, strict JSON object, registered claim types, custom claims); and last
-    /// the validation (`typ`, required claims, `exp`, `nbf`, `iat`, issuer, subject, audience).
+    /// the validation (`typ`, required claims, `exp`, `nbf`, `iat` when a future one is rejected or a
+    /// maximum age is set, issuer, subject, audience).
     ///
     /// # Errors
     /// The [`ErrorKind`] of the first check that fails.
@@ -547,7 +548,7 @@ fn validate<T>(v: &Validation, header: &Header, claims: &Claims<T>) -> Result<()
         }
     }
     if let Some(iat) = claims.iat {
-        if iat > now.saturating_add(leeway) {
+        if v.reject_issued_in_future && iat > now.saturating_add(leeway) {
             return Err(ErrorKind::IssuedInFuture.into());
         }
         if let Some(max_age) = v.max_age {

@@ -95,9 +95,8 @@ impl MacState {
 
     /// The tag of this state followed by `data`, written into `out`; returns its length.
     ///
-    /// Clones only the variant in use, on the stack of its own arm: cloning the whole enum (sized
-    /// for HMAC-SHA512) and moving it through `update` and `finalize_into` cost several copies
-    /// of a few hundred bytes per token.
+    /// Clones only the variant in use, on the stack of its own arm, never the whole enum (which is
+    /// sized for HMAC-SHA512).
     #[inline]
     pub(crate) fn tag_after(&self, data: &[u8], out: &mut [u8; 64]) -> usize {
         match self {

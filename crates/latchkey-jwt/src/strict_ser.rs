@@ -1,18 +1,20 @@
 //! A serde serializer that writes compact JSON exactly like `serde_json::to_vec` and, on the way,
 //! refuses what a verifier would refuse: a member name twice in one object, or nesting deeper than
-//! the cap.
+//! the cap. Checking while writing is what makes it worth having: serializing with serde_json and
+//! then running the verifier's pre-scan over the output costs a second pass (see BENCHMARKS.md).
 //!
 //! It writes structure, member names and strings itself (a string that needs no escape — nearly
-//! all of them — is checked in one pass and copied whole) and hands every scalar, and every string
-//! that does need escaping, to serde_json, so the bytes are serde_json's own. serde_json escapes a
-//! given string one way only, so comparing the written (escaped) bytes of two names is comparing
-//! the names; the names are compared where they lie in the output, never copied.
+//! all of them — is checked in one pass and copied whole) and hands every scalar, every string
+//! that does need escaping, and raw JSON text to serde_json, so the bytes are serde_json's own.
+//! serde_json escapes a given string one way only, so comparing the written (escaped) bytes of two
+//! names is comparing the names; the names are compared where they lie in the output, never
+//! copied.
 
 use std::fmt;
 
-use serde::ser::{self, Impossible, Serialize, Serializer};
+use serde::ser::{self, Impossible, Serialize, SerializeStruct as _, Serializer};
 
-use crate::scan::{fingerprint, has_duplicates};
+use crate::scan::{fingerprint, has_duplicates, scan, ScanError};
 
 /// Why the serializer stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,22 +69,10 @@ pub(crate) struct StrictSerializer<'a> {
     max_depth: usize,
     /// Whether raw JSON text (a `RawValue`) was copied into the output unchecked: then the caller
     /// must scan the whole output.
-    pub(crate) raw: bool,
+    raw: bool,
 }
 
 impl<'a> StrictSerializer<'a> {
-    /// A serializer appending to `out`, keeping member names in `names` (both cleared by the
-    /// caller).
-    pub(crate) fn new(out: &'a mut Vec<u8>, names: &'a mut Names, max_depth: usize) -> Self {
-        StrictSerializer {
-            out,
-            names,
-            depth: 0,
-            max_depth,
-            raw: false,
-        }
-    }
-
     #[inline]
     fn open(&mut self, bracket: u8) -> Result<()> {
         self.depth += 1;
@@ -191,8 +181,8 @@ enum Kind {
     VariantArray,
     /// `{"variant":{...}}`.
     VariantObject,
-    /// A `RawValue` or arbitrary-precision `Number`: its field is written as is.
-    Raw,
+    /// A `RawValue` or arbitrary-precision `Number` (the struct's name): serde_json writes it.
+    Raw(&'static str),
 }
 
 pub(crate) struct Compound<'s, 'a> {
@@ -235,6 +225,17 @@ impl Compound<'_, '_> {
     }
 
     #[inline]
+    fn field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<()> {
+        if let Kind::Raw(name) = self.kind {
+            // serde_json copies the text as is; the caller scans the whole output.
+            self.ser.raw = true;
+            return Ok(RawField(name, key, value).serialize(&mut self.ser.json())?);
+        }
+        self.key(key)?;
+        self.value(value)
+    }
+
+    #[inline]
     fn end_array(self) -> Result<()> {
         self.ser.depth -= 1;
         self.ser.out.push(b']');
@@ -247,6 +248,9 @@ impl Compound<'_, '_> {
 
     #[inline]
     fn end_object(self) -> Result<()> {
+        if let Kind::Raw(_) = self.kind {
+            return Ok(());
+        }
         let ser = self.ser;
         let out = &ser.out[..];
         let names = &ser.names[self.frame..];
@@ -275,6 +279,28 @@ impl Compound<'_, '_> {
     }
 }
 
+/// A `RawValue` or arbitrary-precision `Number` presented again, as it presented itself (a struct
+/// `name` with one field), to serde_json's serializer, which writes its text as is.
+struct RawField<'v, T: ?Sized>(&'static str, &'static str, &'v T);
+
+impl<T: ?Sized + Serialize> Serialize for RawField<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct(self.0, 1)?;
+        st.serialize_field(self.1, self.2)?;
+        st.end()
+    }
+}
+
+/// Serializer methods that hand a scalar to serde_json, writing into the same buffer.
+macro_rules! to_serde_json {
+    ($($method:ident($ty:ty)),* $(,)?) => {$(
+        #[inline]
+        fn $method(self, v: $ty) -> Result<()> {
+            Ok((&mut self.json()).$method(v)?)
+        }
+    )*};
+}
+
 impl<'s, 'a> Serializer for &'s mut StrictSerializer<'a> {
     type Ok = ();
     type Error = SerError;
@@ -286,55 +312,11 @@ impl<'s, 'a> Serializer for &'s mut StrictSerializer<'a> {
     type SerializeStruct = Compound<'s, 'a>;
     type SerializeStructVariant = Compound<'s, 'a>;
 
-    #[inline]
-    fn serialize_bool(self, v: bool) -> Result<()> {
-        self.out
-            .extend_from_slice(if v { b"true" } else { b"false" });
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i8(self, v: i8) -> Result<()> {
-        Ok((&mut self.json()).serialize_i8(v)?)
-    }
-    #[inline]
-    fn serialize_i16(self, v: i16) -> Result<()> {
-        Ok((&mut self.json()).serialize_i16(v)?)
-    }
-    #[inline]
-    fn serialize_i32(self, v: i32) -> Result<()> {
-        Ok((&mut self.json()).serialize_i32(v)?)
-    }
-    #[inline]
-    fn serialize_i64(self, v: i64) -> Result<()> {
-        Ok((&mut self.json()).serialize_i64(v)?)
-    }
-    fn serialize_i128(self, v: i128) -> Result<()> {
-        Ok((&mut self.json()).serialize_i128(v)?)
-    }
-    #[inline]
-    fn serialize_u8(self, v: u8) -> Result<()> {
-        Ok((&mut self.json()).serialize_u8(v)?)
-    }
-    #[inline]
-    fn serialize_u16(self, v: u16) -> Result<()> {
-        Ok((&mut self.json()).serialize_u16(v)?)
-    }
-    #[inline]
-    fn serialize_u32(self, v: u32) -> Result<()> {
-        Ok((&mut self.json()).serialize_u32(v)?)
-    }
-    #[inline]
-    fn serialize_u64(self, v: u64) -> Result<()> {
-        Ok((&mut self.json()).serialize_u64(v)?)
-    }
-    fn serialize_u128(self, v: u128) -> Result<()> {
-        Ok((&mut self.json()).serialize_u128(v)?)
-    }
-    fn serialize_f32(self, v: f32) -> Result<()> {
-        Ok((&mut self.json()).serialize_f32(v)?)
-    }
-    fn serialize_f64(self, v: f64) -> Result<()> {
-        Ok((&mut self.json()).serialize_f64(v)?)
+    to_serde_json! {
+        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+        serialize_i64(i64), serialize_i128(i128), serialize_u8(u8), serialize_u16(u16),
+        serialize_u32(u32), serialize_u64(u64), serialize_u128(u128), serialize_f32(f32),
+        serialize_f64(f64),
     }
     fn serialize_char(self, v: char) -> Result<()> {
         self.write_str(v.encode_utf8(&mut [0u8; 4]))
@@ -366,12 +348,7 @@ impl<'s, 'a> Serializer for &'s mut StrictSerializer<'a> {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<()> {
         self.serialize_unit()
     }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<()> {
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<()> {
         self.write_str(variant)
     }
     #[inline]
@@ -425,7 +402,7 @@ impl<'s, 'a> Serializer for &'s mut StrictSerializer<'a> {
     #[inline]
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'s, 'a>> {
         if name == RAW_VALUE_TOKEN || name == NUMBER_TOKEN {
-            return Ok(self.compound(Kind::Raw));
+            return Ok(self.compound(Kind::Raw(name)));
         }
         self.serialize_map(Some(len))
     }
@@ -442,51 +419,54 @@ impl<'s, 'a> Serializer for &'s mut StrictSerializer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    #[inline]
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<()> {
-        self.end_array()
-    }
+/// The four ways serde writes an array, all through [`Compound::element`].
+macro_rules! array_impls {
+    ($($tr:ident::$method:ident),*) => {$(
+        impl ser::$tr for Compound<'_, '_> {
+            type Ok = ();
+            type Error = SerError;
+            #[inline]
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+                self.element(value)
+            }
+            #[inline]
+            fn end(self) -> Result<()> {
+                self.end_array()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.end_array()
-    }
+array_impls!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// The two ways serde writes a struct, both through [`Compound::field`].
+macro_rules! struct_impls {
+    ($($tr:ident),*) => {$(
+        impl ser::$tr for Compound<'_, '_> {
+            type Ok = ();
+            type Error = SerError;
+            #[inline]
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<()> {
+                self.field(key, value)
+            }
+            #[inline]
+            fn end(self) -> Result<()> {
+                self.end_object()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.end_array()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.end_array()
-    }
-}
+struct_impls!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
@@ -505,62 +485,6 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        if self.kind == Kind::Raw {
-            if key != RAW_VALUE_TOKEN && key != NUMBER_TOKEN {
-                return Err(SerError(None));
-            }
-            // Copied as is (serde_json does the same); the caller scans the whole output.
-            self.ser.raw = true;
-            return value.serialize(RawEmitter(&mut *self.ser));
-        }
-        self.key(key)?;
-        self.value(value)
-    }
-    #[inline]
-    fn end(self) -> Result<()> {
-        if self.kind == Kind::Raw {
-            return Ok(());
-        }
-        self.end_object()
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.key(key)?;
-        self.value(value)
-    }
-    fn end(self) -> Result<()> {
-        self.end_object()
-    }
-}
-
-/// Methods of a serializer that only accepts one kind of input; everything else is an error.
-macro_rules! refuse {
-    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(
-            fn $method(self, $(_: $arg),*) -> Result<$ret> {
-                Err(SerError(None))
-            }
-        )*
-    };
-}
-
 /// Writes a member name: what serde_json's own map-key serializer writes (strings, and scalars
 /// between quotes), refusing the rest like it does.
 struct KeySerializer<'s, 'a>(&'s mut StrictSerializer<'a>);
@@ -576,6 +500,25 @@ impl KeySerializer<'_, '_> {
         self.0.out.push(b'"');
         Ok(())
     }
+}
+
+/// Key serializer methods: `quoted` scalars between quotes (floats only when finite, as
+/// serde_json), `refuse` everything that is not a scalar.
+macro_rules! key_methods {
+    (quoted: $($q:ident($qt:ty)),*; floats: $($f:ident($ft:ty)),*; refuse: $($r:ident($($rt:ty),*) -> $ret:ty),* $(,)?) => {
+        $(fn $q(self, v: $qt) -> Result<()> {
+            self.quoted(|s| s.$q(v))
+        })*
+        $(fn $f(self, v: $ft) -> Result<()> {
+            if !v.is_finite() {
+                return Err(SerError(None));
+            }
+            self.quoted(|s| s.$f(v))
+        })*
+        $(fn $r(self, $(_: $rt),*) -> Result<$ret> {
+            Err(SerError(None))
+        })*
+    };
 }
 
 impl Serializer for KeySerializer<'_, '_> {
@@ -596,12 +539,7 @@ impl Serializer for KeySerializer<'_, '_> {
     fn serialize_char(self, v: char) -> Result<()> {
         self.0.write_str(v.encode_utf8(&mut [0u8; 4]))
     }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<()> {
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<()> {
         self.0.write_str(variant)
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
@@ -614,151 +552,43 @@ impl Serializer for KeySerializer<'_, '_> {
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<()> {
         value.serialize(self)
     }
-    fn serialize_bool(self, v: bool) -> Result<()> {
-        self.quoted(|s| s.serialize_bool(v))
-    }
-    fn serialize_i8(self, v: i8) -> Result<()> {
-        self.quoted(|s| s.serialize_i8(v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<()> {
-        self.quoted(|s| s.serialize_i16(v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<()> {
-        self.quoted(|s| s.serialize_i32(v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<()> {
-        self.quoted(|s| s.serialize_i64(v))
-    }
-    fn serialize_i128(self, v: i128) -> Result<()> {
-        self.quoted(|s| s.serialize_i128(v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<()> {
-        self.quoted(|s| s.serialize_u8(v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<()> {
-        self.quoted(|s| s.serialize_u16(v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<()> {
-        self.quoted(|s| s.serialize_u32(v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<()> {
-        self.quoted(|s| s.serialize_u64(v))
-    }
-    fn serialize_u128(self, v: u128) -> Result<()> {
-        self.quoted(|s| s.serialize_u128(v))
-    }
-    fn serialize_f32(self, v: f32) -> Result<()> {
-        if !v.is_finite() {
-            return Err(SerError(None));
-        }
-        self.quoted(|s| s.serialize_f32(v))
-    }
-    fn serialize_f64(self, v: f64) -> Result<()> {
-        if !v.is_finite() {
-            return Err(SerError(None));
-        }
-        self.quoted(|s| s.serialize_f64(v))
-    }
     fn collect_str<T: ?Sized + fmt::Display>(self, value: &T) -> Result<()> {
         self.0.write_str(&value.to_string())
     }
-
-    refuse! {
-        serialize_bytes(&[u8]) -> ();
-        serialize_none() -> ();
-        serialize_unit() -> ();
-        serialize_unit_struct(&'static str) -> ();
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
-    }
-
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
     ) -> Result<()> {
         Err(SerError(None))
+    }
+
+    key_methods! {
+        quoted: serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+            serialize_i64(i64), serialize_i128(i128), serialize_u8(u8), serialize_u16(u16),
+            serialize_u32(u32), serialize_u64(u64), serialize_u128(u128);
+        floats: serialize_f32(f32), serialize_f64(f64);
+        refuse: serialize_bytes(&[u8]) -> (),
+            serialize_none() -> (),
+            serialize_unit() -> (),
+            serialize_unit_struct(&'static str) -> (),
+            serialize_seq(Option<usize>) -> Self::SerializeSeq,
+            serialize_tuple(usize) -> Self::SerializeTuple,
+            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct,
+            serialize_tuple_variant(&'static str, u32, &'static str, usize)
+                -> Self::SerializeTupleVariant,
+            serialize_map(Option<usize>) -> Self::SerializeMap,
+            serialize_struct(&'static str, usize) -> Self::SerializeStruct,
+            serialize_struct_variant(&'static str, u32, &'static str, usize)
+                -> Self::SerializeStructVariant,
     }
 }
 
-/// Receives the JSON text of a `RawValue` (or an arbitrary-precision number) and writes it as is.
-struct RawEmitter<'s, 'a>(&'s mut StrictSerializer<'a>);
-
-impl Serializer for RawEmitter<'_, '_> {
-    type Ok = ();
-    type Error = SerError;
-    type SerializeSeq = Impossible<(), SerError>;
-    type SerializeTuple = Impossible<(), SerError>;
-    type SerializeTupleStruct = Impossible<(), SerError>;
-    type SerializeTupleVariant = Impossible<(), SerError>;
-    type SerializeMap = Impossible<(), SerError>;
-    type SerializeStruct = Impossible<(), SerError>;
-    type SerializeStructVariant = Impossible<(), SerError>;
-
-    fn serialize_str(self, v: &str) -> Result<()> {
-        self.0.out.extend_from_slice(v.as_bytes());
-        Ok(())
-    }
-
-    refuse! {
-        serialize_bool(bool) -> ();
-        serialize_i8(i8) -> ();
-        serialize_i16(i16) -> ();
-        serialize_i32(i32) -> ();
-        serialize_i64(i64) -> ();
-        serialize_i128(i128) -> ();
-        serialize_u8(u8) -> ();
-        serialize_u16(u16) -> ();
-        serialize_u32(u32) -> ();
-        serialize_u64(u64) -> ();
-        serialize_u128(u128) -> ();
-        serialize_f32(f32) -> ();
-        serialize_f64(f64) -> ();
-        serialize_char(char) -> ();
-        serialize_bytes(&[u8]) -> ();
-        serialize_none() -> ();
-        serialize_unit() -> ();
-        serialize_unit_struct(&'static str) -> ();
-        serialize_unit_variant(&'static str, u32, &'static str) -> ();
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
-    }
-
-    fn serialize_some<T: ?Sized + Serialize>(self, _value: &T) -> Result<()> {
-        Err(SerError(None))
-    }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        _value: &T,
-    ) -> Result<()> {
-        Err(SerError(None))
-    }
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<()> {
-        Err(SerError(None))
-    }
-}
-
-/// Serializes `value` into `out` (appending) with the strict checks. With raw JSON text in the
-/// value, the whole output is scanned afterwards like a verifier would.
+/// Serializes `value` into `out` (appending) with the strict checks, keeping member names in
+/// `names` (cleared by the caller). With raw JSON text in the value, the whole output is scanned
+/// afterwards like a verifier would.
 pub(crate) fn to_vec_strict<T: ?Sized + Serialize>(
     value: &T,
     out: &mut Vec<u8>,
@@ -766,10 +596,15 @@ pub(crate) fn to_vec_strict<T: ?Sized + Serialize>(
     max_depth: usize,
 ) -> Result<()> {
     let start = out.len();
-    let mut ser = StrictSerializer::new(out, names, max_depth);
+    let mut ser = StrictSerializer {
+        out,
+        names,
+        depth: 0,
+        max_depth,
+        raw: false,
+    };
     value.serialize(&mut ser)?;
     if ser.raw {
-        use crate::scan::{scan, ScanError};
         return match scan(&out[start..], max_depth) {
             Ok(()) => Ok(()),
             Err(ScanError::DuplicateKey) => Err(SerError(Some(Refusal::DuplicateKey))),

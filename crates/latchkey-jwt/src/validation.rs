@@ -18,10 +18,10 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
 /// The system clock (the default).
 ///
 /// On Linux and Android it reads the kernel's coarse real-time clock (`CLOCK_REALTIME_COARSE`,
-/// updated every scheduler tick, 1 to 4 ms), which costs a few nanoseconds instead of the 30 to
-/// 40 of a precise read on every verification. JWT times are whole seconds, so a tick of lag
-/// can only matter in the last few milliseconds of a token's last second, and the configured
-/// leeway is far larger. Elsewhere it is [`SystemTime::now`].
+/// updated every scheduler tick, 1 to 4 ms), which is much cheaper to read than the precise clock
+/// on every verification. JWT times are whole seconds, so a tick of lag can only matter in the
+/// last few milliseconds of a token's last second, and the configured leeway is far larger.
+/// Elsewhere it is [`SystemTime::now`](std::time::SystemTime::now).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -65,8 +65,10 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// What a [`Verifier`](crate::Verifier) checks after the signature: built with
 /// [`Validation::builder`], immutable afterwards, cheap to clone.
 ///
-/// Defaults: `exp` required, leeway 60 s, `nbf` and `iat` checked whenever present, a token with an
-/// `aud` rejected unless an audience is configured, 8 KiB size cap, nesting depth 16, system clock.
+/// Defaults: `exp` required, leeway 60 s, `exp` and `nbf` checked whenever present, an `iat` in the
+/// future accepted (RFC 7519 §4.1.6 makes `iat` informational; see
+/// [`ValidationBuilder::reject_issued_in_future`]), a token with an `aud` rejected unless an
+/// audience is configured, 8 KiB size cap, nesting depth 16, system clock.
 ///
 /// ```
 /// use std::time::Duration;
@@ -92,6 +94,7 @@ pub struct Validation {
     pub(crate) max_age: Option<u64>,
     pub(crate) typ: Option<String>,
     pub(crate) allow_unvalidated_audience: bool,
+    pub(crate) reject_issued_in_future: bool,
     pub(crate) max_token_len: usize,
     pub(crate) max_depth: usize,
     pub(crate) clock: Arc<dyn Clock>,
@@ -109,6 +112,7 @@ impl Validation {
             max_age: None,
             typ: None,
             allow_unvalidated_audience: false,
+            reject_issued_in_future: false,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             max_depth: DEFAULT_MAX_DEPTH,
             clock: Arc::new(SystemClock),
@@ -147,6 +151,7 @@ impl Default for Validation {
             max_age: None,
             typ: None,
             allow_unvalidated_audience: false,
+            reject_issued_in_future: false,
             max_token_len: b.max_token_len,
             max_depth: b.max_depth,
             clock: b.clock,
@@ -172,6 +177,7 @@ impl fmt::Debug for Validation {
                 "allow_unvalidated_audience",
                 &self.allow_unvalidated_audience,
             )
+            .field("reject_issued_in_future", &self.reject_issued_in_future)
             .field("max_token_len", &self.max_token_len)
             .field("max_depth", &self.max_depth)
             .field("clock", &self.clock)
@@ -191,6 +197,7 @@ pub struct ValidationBuilder {
     max_age: Option<Duration>,
     typ: Option<String>,
     allow_unvalidated_audience: bool,
+    reject_issued_in_future: bool,
     max_token_len: usize,
     max_depth: usize,
     clock: Arc<dyn Clock>,
@@ -225,7 +232,9 @@ impl ValidationBuilder {
         self
     }
 
-    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 60 s; whole seconds count).
+    /// Clock skew tolerated on `exp`, `nbf`, [`max_age`](Self::max_age) and, when
+    /// [`reject_issued_in_future`](Self::reject_issued_in_future) is on, a future `iat`
+    /// (default 60 s; whole seconds count).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -253,6 +262,28 @@ impl ValidationBuilder {
         self
     }
 
+    /// Rejects tokens whose `iat` is later than now plus the leeway
+    /// ([`ErrorKind::IssuedInFuture`]).
+    ///
+    /// Off by default: RFC 7519 §4.1.6 makes `iat` informational, and a future `iat` usually
+    /// means only that the issuer's clock runs ahead of this one; the token's lifetime is still
+    /// bounded by `exp` and `nbf`, which are checked whenever present.
+    /// Turn it on when the issuer's clock is trusted and a token from the future should be
+    /// treated as forged or misconfigured. It is independent of [`max_age`](Self::max_age), which
+    /// bounds a token's age from the other side.
+    ///
+    /// ```
+    /// use latchkey_jwt::Validation;
+    ///
+    /// let validation = Validation::builder().reject_issued_in_future().build()?;
+    /// # let _ = validation;
+    /// # Ok::<(), latchkey_jwt::Error>(())
+    /// ```
+    pub fn reject_issued_in_future(mut self) -> Self {
+        self.reject_issued_in_future = true;
+        self
+    }
+
     /// Cap on the whole token in bytes, checked before anything is decoded (default 8 KiB).
     pub fn max_token_len(mut self, bytes: usize) -> Self {
         self.max_token_len = bytes;
@@ -266,7 +297,7 @@ impl ValidationBuilder {
         self
     }
 
-    /// The clock used for `exp`, `nbf` and `iat` (default: [`SystemClock`]).
+    /// The clock used for `exp`, `nbf` and `iat` checks (default: [`SystemClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -332,6 +363,7 @@ impl ValidationBuilder {
             max_age: self.max_age.map(|d| d.as_secs().max(1)),
             typ: self.typ,
             allow_unvalidated_audience: self.allow_unvalidated_audience,
+            reject_issued_in_future: self.reject_issued_in_future,
             max_token_len: self.max_token_len,
             max_depth: self.max_depth,
             clock: self.clock,

@@ -207,3 +207,52 @@ fn a_kid_written_by_jsonwebtoken_selects_our_key() {
     let token = v.verify_token::<Custom>(&token).unwrap();
     assert_eq!(token.header.kid(), Some("2026-11"));
 }
+
+/// An issuer that writes times as floats (JavaScript's `Date.now() / 1000`, Python's
+/// `time.time()`): the payload is written by hand and signed independently of latchkey-jwt, and
+/// by jsonwebtoken from a struct with `f64` times; both verify, with the times rounded towards
+/// the stricter side (`exp` and `iat` down, `nbf` up).
+#[test]
+fn tokens_with_float_times_verify() {
+    let payload = format!(
+        r#"{{"iss":"https://auth.example.com","aud":"api","exp":{}.75,"nbf":{}.25,"iat":{}.25}}"#,
+        NOW + 600,
+        NOW - 10,
+        NOW - 10,
+    );
+    let by_hand = common::forge_raw(
+        Algorithm::HS256,
+        br#"{"alg":"HS256","typ":"JWT"}"#,
+        payload.as_bytes(),
+    );
+
+    #[derive(Serialize)]
+    struct FloatTimes {
+        iss: &'static str,
+        aud: &'static str,
+        exp: f64,
+        nbf: f64,
+        iat: f64,
+    }
+    #[allow(clippy::cast_precision_loss)] // NOW is far below 2^53
+    let t = |s: u64, frac: f64| s as f64 + frac;
+    let by_jsonwebtoken = jwt::encode(
+        &jwt::Header::new(jwt::Algorithm::HS256),
+        &FloatTimes {
+            iss: "https://auth.example.com",
+            aud: "api",
+            exp: t(NOW + 600, 0.75),
+            nbf: t(NOW - 10, 0.25),
+            iat: t(NOW - 10, 0.25),
+        },
+        &jwt::EncodingKey::from_secret(secret(Algorithm::HS256)),
+    )
+    .unwrap();
+
+    for token in [by_hand, by_jsonwebtoken] {
+        let claims: Claims = our_verifier(Algorithm::HS256).verify(&token).unwrap();
+        assert_eq!(claims.exp, Some(NOW + 600));
+        assert_eq!(claims.nbf, Some(NOW - 9));
+        assert_eq!(claims.iat, Some(NOW - 10));
+    }
+}

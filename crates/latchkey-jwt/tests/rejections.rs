@@ -477,9 +477,50 @@ fn not_yet_valid_is_rejected() {
 }
 
 #[test]
-fn issued_in_the_future_is_rejected() {
+fn a_future_iat_is_accepted_by_default() {
+    // RFC 7519 §4.1.6: iat is informational.
+    for iat in [NOW + 61, NOW + 100_000, u64::MAX] {
+        let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": iat}));
+        let claims: Claims = verifier().verify(&t).unwrap();
+        assert_eq!(claims.iat, Some(iat));
+    }
+}
+
+#[test]
+fn issued_in_the_future_is_rejected_when_opted_in() {
+    let v = with(Validation::builder().reject_issued_in_future());
     let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 61}));
-    assert_eq!(err(&t), ErrorKind::IssuedInFuture);
+    assert_eq!(verify_with(&v, &t), ErrorKind::IssuedInFuture);
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": u64::MAX}));
+    assert_eq!(verify_with(&v, &t), ErrorKind::IssuedInFuture);
+    // Within the leeway, or absent, it passes.
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 60}));
+    assert!(v.verify::<()>(&t).is_ok());
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000}));
+    assert!(v.verify::<()>(&t).is_ok());
+    // The leeway applies to it as to exp and nbf.
+    let strict = with(
+        Validation::builder()
+            .reject_issued_in_future()
+            .leeway(Duration::ZERO),
+    );
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 1}));
+    assert_eq!(verify_with(&strict, &t), ErrorKind::IssuedInFuture);
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW}));
+    assert!(strict.verify::<()>(&t).is_ok());
+    // A fractional iat is rounded down before the comparison.
+    let t = forge(&format!(r#"{{"exp":{},"iat":{}.9}}"#, NOW + 1000, NOW));
+    assert!(strict.verify::<()>(&t).is_ok());
+    // It is checked before max_age, and independently of it.
+    let both = with(
+        Validation::builder()
+            .reject_issued_in_future()
+            .max_age(Duration::from_secs(300)),
+    );
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW + 61}));
+    assert_eq!(verify_with(&both, &t), ErrorKind::IssuedInFuture);
+    let t = claims_token(serde_json::json!({"exp": NOW + 1000, "iat": NOW - 361}));
+    assert_eq!(verify_with(&both, &t), ErrorKind::TooOld);
 }
 
 #[test]
@@ -591,14 +632,9 @@ fn missing_required_claims_are_rejected() {
 
 #[test]
 fn registered_claims_must_have_their_types() {
-    let time = "a non-negative integer (seconds since the epoch)";
+    let time = "a NumericDate (a non-negative number of seconds since the epoch)";
     let cases = [
         (serde_json::json!({"exp": "1800000100"}), Claim::Exp, time),
-        (
-            serde_json::json!({"exp": 1_800_000_100.5}),
-            Claim::Exp,
-            time,
-        ),
         (serde_json::json!({"exp": -1}), Claim::Exp, time),
         (serde_json::json!({"exp": null}), Claim::Exp, time),
         (
@@ -644,19 +680,150 @@ fn registered_claims_must_have_their_types() {
             "{payload}"
         );
     }
-    // Numbers serde_json would read as floats: exponents and out-of-range integers.
-    for raw in [
-        r#"{"exp":1.8e9}"#,
-        r#"{"exp":18446744073709551616}"#,
-        r#"{"exp":1800000100.0}"#,
+}
+
+/// A token for hand-written payload JSON, verified at `now` with `exp` not required and the
+/// leeway at zero, so the decoded times can be read back exactly.
+fn verify_at(now: u64, payload: &str) -> Result<Claims, ErrorKind> {
+    let v = Validation::builder()
+        .required_claims([])
+        .leeway(Duration::ZERO)
+        .now(now)
+        .build()
+        .unwrap();
+    Verifier::new(key(Algorithm::HS256), v)
+        .verify::<()>(&forge(payload))
+        .map_err(Error::into_kind)
+}
+
+fn verify_raw(payload: &str) -> Result<Claims, ErrorKind> {
+    verify_at(NOW, payload)
+}
+
+#[test]
+fn numeric_dates_in_every_spelling_decode_to_the_same_second() {
+    // RFC 7519 §2: a NumericDate is a JSON numeric value; these all denote 1800000100.
+    for spelling in [
+        "1800000100",
+        "1800000100.0",
+        "1800000100.000",
+        "1.8000001e9",
+        "1.8000001E+9",
+        "18000001e2",
+        "180000010000e-2",
+        "1800000100e0",
     ] {
+        for claim in ["exp", "nbf", "iat"] {
+            let payload = format!(r#"{{"{claim}":{spelling}}}"#);
+            // At this now the date is valid as any of the three (nbf = now is valid).
+            let claims = verify_at(1_800_000_100 - u64::from(claim == "exp"), &payload)
+                .unwrap_or_else(|e| panic!("{payload}: {e:?}"));
+            let got = match claim {
+                "exp" => claims.exp,
+                "nbf" => claims.nbf,
+                _ => claims.iat,
+            };
+            assert_eq!(got, Some(1_800_000_100), "{payload}");
+        }
+    }
+    // Zero, including negative zero, is the epoch.
+    for spelling in ["0", "0.0", "-0", "-0.0", "0e5"] {
+        let claims = verify_raw(&format!(r#"{{"iat":{spelling}}}"#)).unwrap();
+        assert_eq!(claims.iat, Some(0), "{spelling}");
+    }
+    // Plain integers keep their full u64 range.
+    let claims = verify_raw(r#"{"exp":18446744073709551615}"#).unwrap();
+    assert_eq!(claims.exp, Some(u64::MAX));
+}
+
+#[test]
+fn fractional_numeric_dates_round_towards_the_stricter_side() {
+    // exp and iat down, nbf up.
+    let claims =
+        verify_raw(r#"{"exp":1900000000.5,"nbf":1700000000.25,"iat":1700000000.75}"#).unwrap();
+    assert_eq!(claims.exp, Some(1_900_000_000));
+    assert_eq!(claims.nbf, Some(1_700_000_001));
+    assert_eq!(claims.iat, Some(1_700_000_000));
+    let claims = verify_raw(r#"{"exp":1900000000.999,"nbf":1700000000.001}"#).unwrap();
+    assert_eq!(claims.exp, Some(1_900_000_000));
+    assert_eq!(claims.nbf, Some(1_700_000_001));
+    // A whole value written with a fraction is not moved.
+    let claims = verify_raw(r#"{"exp":1900000000.0,"nbf":1700000000.0}"#).unwrap();
+    assert_eq!(claims.exp, Some(1_900_000_000));
+    assert_eq!(claims.nbf, Some(1_700_000_000));
+
+    // What the rounding does to validation, leeway zero, now = NOW.
+    // exp half a second after now: floored to now, and a token is not accepted on exp.
+    assert_eq!(
+        verify_raw(&format!(r#"{{"exp":{NOW}.5}}"#)).unwrap_err(),
+        ErrorKind::Expired
+    );
+    assert!(verify_raw(&format!(r#"{{"exp":{}.5}}"#, NOW + 1)).is_ok());
+    // nbf a quarter second after now: ceiled to now + 1, not yet valid.
+    assert_eq!(
+        verify_raw(&format!(r#"{{"nbf":{}.25}}"#, NOW)).unwrap_err(),
+        ErrorKind::NotYetValid
+    );
+    assert!(verify_raw(&format!(r#"{{"nbf":{}.75}}"#, NOW - 1)).is_ok());
+    // iat floored: with max_age 10 s, issued 10.5 s ago is too old (it counts as 11 s).
+    let v = with(
+        Validation::builder()
+            .required_claims([])
+            .leeway(Duration::ZERO)
+            .max_age(Duration::from_secs(10)),
+    );
+    let t = forge(&format!(r#"{{"iat":{}.5}}"#, NOW - 11));
+    assert_eq!(verify_with(&v, &t), ErrorKind::TooOld);
+    let t = forge(&format!(r#"{{"iat":{}.0}}"#, NOW - 10));
+    assert!(v.verify::<()>(&t).is_ok());
+}
+
+#[test]
+fn numeric_dates_out_of_range_are_rejected() {
+    let time = "a NumericDate (a non-negative number of seconds since the epoch)";
+    for value in [
+        // Negative, in every spelling.
+        "-1",
+        "-1.0",
+        "-0.5",
+        "-1e3",
+        "-9223372036854775808",
+        // Not written as a plain integer and after 9999-12-31T23:59:59Z.
+        "253402300800.0",
+        "253402300799.5",
+        "2.534023008e11",
+        "9007199254740991.0",
+        "1e19",
+        "1e300",
+        // Above u64::MAX: serde_json reads it as a double.
+        "18446744073709551616",
+        "100000000000000000000000",
+    ] {
+        for claim in [Claim::Exp, Claim::Nbf, Claim::Iat] {
+            let payload = format!(r#"{{"{claim}":{value}}}"#);
+            assert_eq!(
+                verify_raw(&payload).unwrap_err(),
+                ErrorKind::InvalidClaimType {
+                    claim,
+                    expected: time
+                },
+                "{payload}"
+            );
+        }
+    }
+    // The last non-integer spelling accepted is 9999-12-31T23:59:59Z; as a plain integer,
+    // anything up to u64::MAX (see the spelling test).
+    let claims = verify_raw(r#"{"exp":253402300799.0}"#).unwrap();
+    assert_eq!(claims.exp, Some(253_402_300_799));
+    let claims = verify_raw(r#"{"exp":9007199254740993}"#).unwrap();
+    assert_eq!(claims.exp, Some(9_007_199_254_740_993));
+    // JSON has no NaN or infinity: those, and numbers too large even for a double, are not JSON.
+    for value in ["NaN", "Infinity", "-Infinity", "1e400"] {
+        let payload = format!(r#"{{"exp":{value}}}"#);
         assert_eq!(
-            err(&forge(raw)),
-            ErrorKind::InvalidClaimType {
-                claim: Claim::Exp,
-                expected: time
-            },
-            "{raw}"
+            verify_raw(&payload).unwrap_err(),
+            malformed(Part::Payload, Malformed::Json),
+            "{payload}"
         );
     }
 }

@@ -152,7 +152,7 @@ async fn setup(server: &RedisServer) -> Contenders {
         let key = SessionId::generate().key();
         let mut record = SessionRecord::new(now, end, end);
         record.data.insert_value("payload", payload.clone());
-        ours.create(&key, &record).await.expect("create");
+        ours.create(&key, &record, None).await.expect("create");
         our_keys.push(key);
     }
 

@@ -77,7 +77,7 @@ fn tower_record(payload: &Value, id: Id, t: Times) -> Record {
 async fn latchkey_create(store: &MemoryStore, payload: &Value) -> SessionKey {
     let key = SessionId::generate().key();
     store
-        .create(&key, &latchkey_record(payload, times()))
+        .create(&key, &latchkey_record(payload, times()), None)
         .await
         .expect("create");
     key
@@ -225,7 +225,7 @@ fn bench_create(c: &mut Criterion, rt: &Runtime) {
                         let (store, keys, payload, t) = &st;
                         let record = latchkey_record(payload, *t);
                         store
-                            .create(black_box(&keys[task * n + i]), &record)
+                            .create(black_box(&keys[task * n + i]), &record, None)
                             .await
                             .expect("create");
                     });

@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use latchkey_session::{SessionError, SessionManager};
+use latchkey_session::{RequestHeaders, RequestOutcome, SessionError, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -265,7 +265,6 @@ pin_project_lite::pin_project! {
             #[pin]
             future: F,
             session: Option<latchkey_session::Session>,
-            config: Arc<Config>,
         },
         // Anything that awaits the store.
         Boxed { future: BoxFuture<Result<Response, E>> },
@@ -289,11 +288,7 @@ where
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
-                FutureStateProj::Inner {
-                    future,
-                    session,
-                    config,
-                } => {
+                FutureStateProj::Inner { future, session } => {
                     let response = match std::task::ready!(future.poll(cx)) {
                         Ok(response) => response,
                         Err(error) => return Poll::Ready(Err(error)),
@@ -302,14 +297,15 @@ where
                         // Polled again after completion: a caller bug; answer without a session.
                         return Poll::Ready(Ok(response));
                     };
-                    if config.manager.finish_without_store(&session) {
-                        return Poll::Ready(Ok(response));
+                    let mut finish = session.finish(outcome_of(&response));
+                    if finish.is_ready() {
+                        // Nothing to write: answered without a store call or an allocation.
+                        if let Poll::Ready(decision) = Pin::new(&mut finish).poll(cx) {
+                            return Poll::Ready(Ok(apply(decision, response)));
+                        }
                     }
-                    let config = Arc::clone(config);
                     state.set(FutureState::Boxed {
-                        future: Box::pin(async move {
-                            Ok(finish(&config.manager, &session, response).await)
-                        }),
+                        future: Box::pin(async move { Ok(apply(finish.await, response)) }),
                     });
                 }
                 FutureStateProj::Boxed { future } => return future.as_mut().poll(cx),
@@ -361,7 +357,14 @@ where
                 .session_header_name()
                 .and_then(|name| headers.get(name))
                 .map(HeaderValue::as_bytes);
-            manager.load_from_headers(cookies.as_deref(), session_header)
+            let mut input = RequestHeaders::new();
+            if let Some(cookies) = cookies.as_deref() {
+                input = input.cookie(cookies);
+            }
+            if let Some(value) = session_header {
+                input = input.session_header(value);
+            }
+            manager.session(input)
         };
         request.extensions_mut().insert(Session(session.clone()));
         match (unsafe_method, config.csrf_header.clone()) {
@@ -371,27 +374,32 @@ where
                     return Ok(rejection);
                 }
                 let response = inner.call(request).await?;
-                Ok(finish(&config.manager, &session, response).await)
+                let finish = session.finish(outcome_of(&response));
+                Ok(apply(finish.await, response))
             })),
             _ => ResponseFuture {
                 state: FutureState::Inner {
                     future: inner.call(request),
                     session: Some(session),
-                    config,
                 },
             },
         }
     }
 }
 
-/// Runs the manager's end-of-request policy and adds its `Set-Cookie` (or session header) to
+/// Whether the handler's response is a server error: then the session's changes are not
+/// stored (the policy is latchkey-session's, see `RequestOutcome`).
+fn outcome_of(response: &Response) -> RequestOutcome {
+    RequestOutcome::from_status(response.status().as_u16())
+}
+
+/// Adds what the session's `finish` decided — its `Set-Cookie` or session header — to
 /// `response`; a store failure becomes the mapped error response.
-async fn finish(
-    manager: &SessionManager,
-    session: &latchkey_session::Session,
+fn apply(
+    decision: Result<latchkey_session::SessionResponse, latchkey_session::SessionError>,
     mut response: Response,
 ) -> Response {
-    match manager.finish(session).await {
+    match decision {
         Ok(decision) => {
             if let Some(cookie) = decision.set_cookie() {
                 match HeaderValue::from_str(cookie.as_str()) {

@@ -159,42 +159,43 @@ end
 ";
 
 /// Single-node `create`. KEYS[1] session. ARGV: now, exp, member, abs, cap, policy, prefix,
-/// user ('' for none), times, n (field pairs), then the pairs. Returns {0} (a live session
+/// has_user ('1'/'0'), user, times, n (field pairs), then the pairs. Returns {0} (a live session
 /// exists: conflict), {2} (cap reached, policy refuse) or {1, evicted members...}.
 const CREATE: &str = r"
-local now, exp, member, abs, cap, policy, prefix, user, times, n =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9],
-  tonumber(ARGV[10])
+local now, exp, member, abs, cap, policy, prefix, has_user, user, times, n =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8] == '1',
+  ARGV[9], ARGV[10], tonumber(ARGV[11])
 if taken(KEYS[1], now) then return {0} end
 local victims = {}
-if user ~= '' then
+if has_user then
   victims = admit(prefix, user, nil, cap, policy, now)
   if not victims then return {2} end
 end
-put(KEYS[1], times, 11, n, exp)
-if user ~= '' then index_add(index_key(prefix, user), member, abs, now) end
+put(KEYS[1], times, 12, n, exp)
+if has_user then index_add(index_key(prefix, user), member, abs, now) end
 return {1, unpack(victims)}
 ";
 
 /// Single-node `cycle`. KEYS[1] old session, KEYS[2] new session. ARGV: now, until, old member,
-/// new member, exp, abs, cap, policy, prefix, user ('' for none), times, n, then the pairs.
+/// new member, exp, abs, cap, policy, prefix, has_user ('1'/'0'), user, times, n, then the
+/// pairs.
 /// Returns {3} (old not live or retired: nothing changed), {0} (conflict), {2} (cap) or
 /// {1, evicted members...}.
 const CYCLE: &str = r"
-local now, u, old, new, exp, abs, cap, policy, prefix, user, times, n =
+local now, u, old, new, exp, abs, cap, policy, prefix, has_user, user, times, n =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9],
-  ARGV[10], ARGV[11], tonumber(ARGV[12])
+  ARGV[10] == '1', ARGV[11], ARGV[12], tonumber(ARGV[13])
 local c, s, i, a, r = split(redis.call('HGET', KEYS[1], '@t'))
 if not c or r or num(expiry(i, a, r)) <= num(now) then return {3} end
 if taken(KEYS[2], now) then return {0} end
 local victims = {}
-if user ~= '' then
+if has_user then
   victims = admit(prefix, user, old, cap, policy, now)
   if not victims then return {2} end
 end
-put(KEYS[2], times, 13, n, exp)
+put(KEYS[2], times, 14, n, exp)
 redis.call('HSET', KEYS[2], '@p', old)
-if user ~= '' then index_add(index_key(prefix, user), new, abs, now) end
+if has_user then index_add(index_key(prefix, user), new, abs, now) end
 i = minstr(i, u)
 a = minstr(a, u)
 redis.call('HSET', KEYS[1], '@t', pack(c, s, i, a, u), '@n', new)

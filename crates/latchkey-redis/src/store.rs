@@ -197,6 +197,7 @@ impl SessionStore for RedisStore {
             .arg(max)
             .arg(policy)
             .arg(self.inner.keys.prefix())
+            .arg(if record.user_id.is_some() { "1" } else { "0" })
             .arg(record.user_id.as_deref().unwrap_or(""))
             .arg(&times)
             .arg(fields.len());
@@ -317,6 +318,7 @@ impl SessionStore for RedisStore {
             .arg(max)
             .arg(policy)
             .arg(self.inner.keys.prefix())
+            .arg(if record.user_id.is_some() { "1" } else { "0" })
             .arg(record.user_id.as_deref().unwrap_or(""))
             .arg(&times)
             .arg(fields.len());

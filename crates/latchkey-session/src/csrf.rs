@@ -1058,7 +1058,7 @@ mod tests {
         )
         .build()
         .unwrap();
-        manager.load_from_headers(None, None)
+        manager.session(crate::RequestHeaders::new())
     }
 
     #[tokio::test]

@@ -173,6 +173,38 @@ pub(crate) fn evicted_keys(members: &[Value]) -> Vec<SessionKey> {
         .collect()
 }
 
+impl RedisStore {
+    /// Single node: the arguments `CREATE` and `CYCLE` share (cap, user, the record's fields)
+    /// appended to `invocation`, which is then run.
+    async fn admit_record(
+        &self,
+        mut invocation: redis::ScriptInvocation<'static>,
+        record: &SessionRecord,
+        times: &str,
+        fields: &[(String, String)],
+        cap: Option<SessionCap>,
+    ) -> Result<Admission, StoreError> {
+        let (max, policy) = cap_args(cap);
+        invocation
+            .arg(max)
+            .arg(policy)
+            .arg(self.inner.keys.prefix())
+            .arg(if record.user_id.is_some() { "1" } else { "0" })
+            .arg(record.user_id.as_deref().unwrap_or(""))
+            .arg(times)
+            .arg(fields.len());
+        for (field, value) in fields {
+            invocation.arg(field).arg(value);
+        }
+        let reply: Vec<Value> = self
+            .inner
+            .lanes
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        admission(&reply)
+    }
+}
+
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(
@@ -187,29 +219,14 @@ impl SessionStore for RedisStore {
                 .cluster_store(key, record, None, &times, &fields, cap)
                 .await;
         }
-        let (max, policy) = cap_args(cap);
         let mut invocation = CREATE_SCRIPT.key(self.inner.keys.session(key));
         invocation
             .arg(self.now())
             .arg(clamped(record.expires_at()))
             .arg(key.to_hex())
-            .arg(clamped(record.absolute_deadline))
-            .arg(max)
-            .arg(policy)
-            .arg(self.inner.keys.prefix())
-            .arg(if record.user_id.is_some() { "1" } else { "0" })
-            .arg(record.user_id.as_deref().unwrap_or(""))
-            .arg(&times)
-            .arg(fields.len());
-        for (field, value) in &fields {
-            invocation.arg(field).arg(value);
-        }
-        let reply: Vec<Value> = self
-            .inner
-            .lanes
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
-        admission(&reply)
+            .arg(clamped(record.absolute_deadline));
+        self.admit_record(invocation, record, &times, &fields, cap)
+            .await
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
@@ -305,7 +322,6 @@ impl SessionStore for RedisStore {
                 .cluster_store(new, record, Some((old, retire_until)), &times, &fields, cap)
                 .await;
         }
-        let (max, policy) = cap_args(cap);
         let mut invocation = CYCLE_SCRIPT.key(self.inner.keys.session(old));
         invocation
             .key(self.inner.keys.session(new))
@@ -314,23 +330,9 @@ impl SessionStore for RedisStore {
             .arg(old.to_hex())
             .arg(new.to_hex())
             .arg(clamped(record.expires_at()))
-            .arg(clamped(record.absolute_deadline))
-            .arg(max)
-            .arg(policy)
-            .arg(self.inner.keys.prefix())
-            .arg(if record.user_id.is_some() { "1" } else { "0" })
-            .arg(record.user_id.as_deref().unwrap_or(""))
-            .arg(&times)
-            .arg(fields.len());
-        for (field, value) in &fields {
-            invocation.arg(field).arg(value);
-        }
-        let reply: Vec<Value> = self
-            .inner
-            .lanes
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
-        admission(&reply)
+            .arg(clamped(record.absolute_deadline));
+        self.admit_record(invocation, record, &times, &fields, cap)
+            .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {

@@ -195,7 +195,7 @@ impl SessionManagerBuilder {
         self
     }
 
-    /// The clock deadlines are computed with (default [`SystemClock`]).
+    /// The clock deadlines are computed with (default [`SystemClock`](crate::SystemClock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

@@ -215,7 +215,7 @@ fn encode(args: &[String], stdin: &mut dyn Read, stdout: &mut dyn Write) -> Resu
     }
     let text = input(&o.positional[0], stdin)?;
     let claims: Claims<Map<String, Value>> = serde_json::from_str(&text)
-        .map_err(|_| Usage("CLAIMS must be a JSON object; registered claims must have their RFC types (exp, nbf, iat: integers; iss, sub, jti: strings; aud: a string or an array of strings)".into()))?;
+        .map_err(|_| Usage("CLAIMS must be a JSON object; registered claims must have their RFC types (exp, nbf, iat: NumericDates, seconds since the epoch; iss, sub, jti: strings; aud: a string or an array of strings)".into()))?;
     let mut signer = Signer::new(key);
     if o.no_typ {
         signer = signer.without_typ();

@@ -297,12 +297,11 @@ where
                         // Polled again after completion: a caller bug; answer without a session.
                         return Poll::Ready(Ok(response));
                     };
-                    let mut finish = session.finish(outcome_of(&response));
+                    let finish = session.finish(outcome_of(&response));
                     if finish.is_ready() {
-                        // Nothing to write: answered without a store call or an allocation.
-                        if let Poll::Ready(decision) = Pin::new(&mut finish).poll(cx) {
-                            return Poll::Ready(Ok(apply(decision, response)));
-                        }
+                        // Nothing to write or send: answered without a store call or an
+                        // allocation.
+                        return Poll::Ready(Ok(response));
                     }
                     state.set(FutureState::Boxed {
                         future: Box::pin(async move { Ok(apply(finish.await, response)) }),

@@ -42,6 +42,7 @@ impl RequestOutcome {
     /// assert_eq!(RequestOutcome::from_status(503), RequestOutcome::ServerError);
     /// ```
     #[must_use]
+    #[inline]
     pub fn from_status(status: u16) -> Self {
         if (500..600).contains(&status) {
             Self::ServerError
@@ -62,14 +63,15 @@ pub struct Finish {
 }
 
 enum FinishState {
-    Ready(Option<SessionResponse>),
+    /// Nothing to write and nothing to send.
+    Done,
     Writing(BoxedFinish),
 }
 
 impl Finish {
     pub(super) fn ready() -> Self {
         Self {
-            state: FinishState::Ready(Some(SessionResponse::default())),
+            state: FinishState::Done,
         }
     }
 
@@ -79,10 +81,13 @@ impl Finish {
         }
     }
 
-    /// Whether the result is available without waiting (no store access was needed).
+    /// Whether the result is available without waiting: no store access was needed, and the
+    /// result is then always an empty [`SessionResponse`] — an adapter may drop the `Finish`
+    /// and send the handler's response unchanged, without polling it.
     #[must_use]
+    #[inline]
     pub fn is_ready(&self) -> bool {
-        matches!(self.state, FinishState::Ready(_))
+        matches!(self.state, FinishState::Done)
     }
 }
 
@@ -99,7 +104,7 @@ impl Future for Finish {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
-            FinishState::Ready(response) => Poll::Ready(Ok(response.take().unwrap_or_default())),
+            FinishState::Done => Poll::Ready(Ok(SessionResponse::default())),
             FinishState::Writing(future) => future.as_mut().poll(cx),
         }
     }
@@ -319,6 +324,7 @@ impl ManagerInner {
     /// session, an unused or degraded session, or a loaded one that was only read and whose idle deadline needs no extension yet (judged
     /// at the time it was loaded). Must agree with `finish_writes`, which answers these
     /// cases the same way, without writing.
+    #[inline]
     pub(super) fn nothing_to_write(&self, st: &State, outcome: RequestOutcome) -> bool {
         if st.destroy {
             return false;
@@ -343,6 +349,7 @@ impl ManagerInner {
 
     /// The idle deadline a request at `now` gives `stored`: one idle timeout later, never past
     /// the absolute deadline.
+    #[inline]
     pub(super) fn idle_deadline_at(&self, stored: &Stored, now: Timestamp) -> Timestamp {
         now.saturating_add(self.idle_timeout)
             .min(stored.absolute_deadline)
@@ -350,6 +357,7 @@ impl ManagerInner {
 
     /// The rolling-expiry rule for a session that was only read: extend it when less than the
     /// touch threshold of its idle timeout remains and the deadline would actually move.
+    #[inline]
     fn touch_due(&self, stored: &Stored, now: Timestamp) -> bool {
         let remaining = stored.idle_deadline.saturating_duration_since(now);
         remaining < self.touch_below && self.idle_deadline_at(stored, now) > stored.idle_deadline

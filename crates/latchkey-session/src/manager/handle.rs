@@ -103,6 +103,7 @@ impl Session {
         ))
     }
 
+    #[inline]
     fn state(&self) -> MutexGuard<'_, State> {
         // No code panics while holding this lock; if one ever did, the state is still usable.
         self.inner

@@ -78,6 +78,7 @@ impl ManagerInner {
     }
 
     /// The live record of `id`, with its store key and the time it was found live.
+    #[inline]
     pub(super) async fn load_record(
         &self,
         id: &SessionId,
@@ -269,11 +270,13 @@ pub struct RequestHeaders<'a> {
 
 impl<'a> RequestHeaders<'a> {
     /// No headers: a request without a session.
+    #[inline]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The raw `Cookie` header value (all cookies of the request, as sent).
+    #[inline]
     pub fn cookie(mut self, value: &'a [u8]) -> Self {
         self.cookie = Some(value);
         self
@@ -281,6 +284,7 @@ impl<'a> RequestHeaders<'a> {
 
     /// The raw value of the session header (see
     /// [`SessionManager::session_header_name`]); ignored unless the header transport is enabled.
+    #[inline]
     pub fn session_header(mut self, value: &'a [u8]) -> Self {
         self.session_header = Some(value);
         self

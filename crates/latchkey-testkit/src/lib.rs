@@ -579,12 +579,24 @@ fn manager(
     cap: usize,
     policy: SessionCapPolicy,
 ) -> (SessionManager, Arc<Mutex<Vec<SessionEvent>>>) {
+    manager_with_clock(store, cap, policy, Arc::new(latchkey_session::SystemClock))
+}
+
+/// [`manager`] on an injected clock, for checks that need distinct creation times without
+/// sleeping. The store keeps its own clock, so the injected one must stay close to real time.
+fn manager_with_clock(
+    store: Arc<dyn SessionStore>,
+    cap: usize,
+    policy: SessionCapPolicy,
+    clock: Arc<dyn latchkey_session::Clock>,
+) -> (SessionManager, Arc<Mutex<Vec<SessionEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
     let key = CookieKey::from_secret(&[7; 32]).expect("key");
     let manager = SessionManager::builder(store, key)
         .max_sessions_per_user(cap, policy)
         .cycle_grace(Duration::ZERO)
+        .clock(clock)
         .event_hook(move |e| sink.lock().expect("events").push(e.clone()))
         .build()
         .expect("manager");
@@ -624,12 +636,18 @@ async fn user_of(manager: &SessionManager, cookie: &str) -> Option<String> {
 ///
 /// If the store breaks the guarantee.
 pub async fn per_user_cap_through_the_manager(store: Arc<dyn SessionStore>) {
-    let (revoking, events) = manager(Arc::clone(&store), 2, SessionCapPolicy::RevokeOldest);
+    // Distinct creation times without sleeping: the manager's clock is stepped by hand.
+    let clock = latchkey_session::ManualClock::new(now());
+    let (revoking, events) = manager_with_clock(
+        Arc::clone(&store),
+        2,
+        SessionCapPolicy::RevokeOldest,
+        Arc::new(clock.clone()),
+    );
     let first = login(&revoking, "jo").await.expect("login 1");
-    // created_at orders the sessions; make sure the first is strictly older.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    clock.advance(Duration::from_millis(5));
     let second = login(&revoking, "jo").await.expect("login 2");
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    clock.advance(Duration::from_millis(5));
     let third = login(&revoking, "jo").await.expect("login 3");
     assert_eq!(
         user_of(&revoking, &first).await,

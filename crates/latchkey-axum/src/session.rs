@@ -184,6 +184,21 @@ pub struct SessionService<S> {
 ///
 /// Without a `SessionLayer` in front of the route, extraction fails with
 /// [`SessionRejection::MissingLayer`] (500, logged).
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use latchkey_axum::{Session, SessionRejection};
+///
+/// // Count this visitor's visits. The session is created (and its cookie sent) only because
+/// // the handler writes to it; a store outage becomes a 503 through `SessionRejection`.
+/// async fn visits(session: Session) -> Result<String, SessionRejection> {
+///     let n = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
+///     session.insert("visits", &n).await?;
+///     Ok(format!("visit {n}"))
+/// }
+/// let app: Router = Router::new().route("/", get(visits)); // add a `SessionLayer` in front
+/// # let _ = app;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Session(latchkey_session::Session);
 

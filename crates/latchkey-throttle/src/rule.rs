@@ -1,0 +1,156 @@
+//! [`Rule`]: the back-off arithmetic every store applies, in one place.
+
+use std::time::Duration;
+
+use crate::Timestamp;
+
+/// One kind of budget: how many attempts are free, and how the back-off grows. Stores apply
+/// [`Rule::next`] atomically per key; the Redis store runs the same arithmetic in Lua, and
+/// the conformance tests hold both to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rule {
+    /// Attempts counted before the back-off starts (at least 1).
+    pub free_attempts: u32,
+    /// The first back-off, once the free attempts are used; it doubles with each attempt after.
+    pub base_delay: Duration,
+    /// The back-off never exceeds this.
+    pub max_delay: Duration,
+    /// A budget with no attempt for this long starts afresh.
+    pub forget_after: Duration,
+}
+
+/// What a store decided for one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// The attempt may go ahead and was counted: it is the `attempts`-th in the budget's
+    /// window. If the free attempts are used up, the budget is now in back-off until `until`.
+    Counted {
+        /// The count including this attempt.
+        attempts: u32,
+        /// The end of the back-off this attempt started (`None` while attempts are free).
+        until: Option<Timestamp>,
+    },
+    /// The budget is in back-off until `until`: refused, and not counted.
+    Blocked {
+        /// When the next attempt may go ahead.
+        until: Timestamp,
+    },
+}
+
+/// The state a store keeps per key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct State {
+    pub(crate) attempts: u32,
+    pub(crate) last: Timestamp,
+    pub(crate) until: Timestamp,
+}
+
+impl Rule {
+    /// The back-off after the `attempts`-th attempt (zero while attempts are free).
+    #[must_use]
+    pub fn delay_after(&self, attempts: u32) -> Duration {
+        if attempts < self.free_attempts {
+            return Duration::ZERO;
+        }
+        let doublings = (attempts - self.free_attempts).min(40);
+        let ms = u64::try_from(self.base_delay.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(1 << doublings);
+        Duration::from_millis(ms).min(self.max_delay)
+    }
+
+    /// Applies one attempt at `now` to `state` (`None`: no budget yet). Returns the new state
+    /// (unchanged when blocked) and the decision.
+    pub(crate) fn next(&self, state: Option<State>, now: Timestamp) -> (Option<State>, Decision) {
+        let mut state = match state {
+            Some(s) if now < s.until => return (Some(s), Decision::Blocked { until: s.until }),
+            Some(s) if now.saturating_duration_since(s.last) < self.forget_after => s,
+            _ => State::default(),
+        };
+        state.attempts = state.attempts.saturating_add(1);
+        state.last = now;
+        let delay = self.delay_after(state.attempts);
+        state.until = now.saturating_add(delay);
+        let until = (!delay.is_zero()).then_some(state.until);
+        (
+            Some(state),
+            Decision::Counted {
+                attempts: state.attempts,
+                until,
+            },
+        )
+    }
+
+    /// When a store may drop `state`: once its back-off is over and it is forgotten.
+    pub(crate) fn expires_at(&self, state: &State) -> Timestamp {
+        state
+            .until
+            .max(state.last.saturating_add(self.forget_after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> Rule {
+        Rule {
+            free_attempts: 3,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(10),
+            forget_after: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn free_attempts_then_doubling_up_to_the_ceiling() {
+        let r = rule();
+        let delays: Vec<u64> = (1..=8).map(|n| r.delay_after(n).as_secs()).collect();
+        assert_eq!(delays, [0, 0, 1, 2, 4, 8, 10, 10]);
+        assert_eq!(
+            r.delay_after(u32::MAX),
+            Duration::from_secs(10),
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn blocked_attempts_are_not_counted_and_quiet_budgets_are_forgotten() {
+        let r = rule();
+        let t0 = Timestamp::from_unix_millis(1_000_000);
+        let mut state = None;
+        for n in 1..=3 {
+            let (s, d) = r.next(state, t0);
+            state = s;
+            assert!(matches!(d, Decision::Counted { attempts, .. } if attempts == n));
+        }
+        let (s, d) = r.next(state, t0.saturating_add(Duration::from_millis(999)));
+        assert_eq!(
+            d,
+            Decision::Blocked {
+                until: t0.saturating_add(Duration::from_secs(1))
+            }
+        );
+        assert_eq!(s, state, "a blocked attempt changes nothing");
+        let (s, d) = r.next(state, t0.saturating_add(Duration::from_secs(1)));
+        assert!(matches!(
+            d,
+            Decision::Counted {
+                attempts: 4,
+                until: Some(_)
+            }
+        ));
+        let later = t0.saturating_add(Duration::from_secs(1 + 60));
+        let (_, d) = r.next(s, later);
+        assert_eq!(
+            d,
+            Decision::Counted {
+                attempts: 1,
+                until: None
+            },
+            "forgotten after a quiet window"
+        );
+    }
+}

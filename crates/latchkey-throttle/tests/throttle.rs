@@ -1,6 +1,18 @@
-//! The throttle's promises on the memory store: budgets hold under concurrency, back-off
-//! grows and ends, success resets the account only, quiet budgets are forgotten, and a full
-//! store fails closed.
+//! The memory store's own behaviour (sweeping, capacity, configuration). The promises every
+//! backend keeps are the testkit's throttle conformance checks, run here too.
+
+mod conformance {
+    use std::sync::Arc;
+
+    use latchkey_throttle::{MemoryThrottleStore, ThrottleStore};
+
+    latchkey_testkit::throttle_store_conformance!(|| async {
+        (
+            Arc::new(MemoryThrottleStore::new()) as Arc<dyn ThrottleStore>,
+            (),
+        )
+    });
+}
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,158 +36,6 @@ fn throttle(store: Arc<dyn ThrottleStore>, clock: &ManualClock) -> Throttle {
         .clock(Arc::new(clock.clone()))
         .build()
         .expect("valid config")
-}
-
-fn keys(account: &str, client: &str) -> [ThrottleKey; 2] {
-    [ThrottleKey::client(client), ThrottleKey::account(account)]
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_attempts_never_get_more_places_than_the_budget() {
-    for _round in 0..20 {
-        let clock = clock();
-        let t = throttle(Arc::new(MemoryThrottleStore::new()), &clock);
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..64 {
-            let t = t.clone();
-            tasks.spawn(async move {
-                matches!(
-                    t.attempt(&[ThrottleKey::account("alice")])
-                        .await
-                        .expect("attempt"),
-                    Attempt::Allowed(_)
-                )
-            });
-        }
-        let mut allowed = 0;
-        while let Some(done) = tasks.join_next().await {
-            allowed += usize::from(done.expect("task"));
-        }
-        assert_eq!(
-            allowed, 5,
-            "a budget of 5 gives exactly 5 places to 64 racers"
-        );
-    }
-}
-
-#[tokio::test]
-async fn fifty_wrong_passwords_then_the_right_one_after_the_back_off() {
-    let clock = clock();
-    let t = throttle(Arc::new(MemoryThrottleStore::new()), &clock);
-    let mut allowed = 0;
-    let mut first_refusal = None;
-    for n in 0..50 {
-        match t
-            .attempt(&keys("alice", "198.51.100.1"))
-            .await
-            .expect("attempt")
-        {
-            Attempt::Allowed(_wrong_password) => allowed += 1,
-            refused @ Attempt::Throttled { .. } => {
-                first_refusal.get_or_insert(n);
-                assert_eq!(refused.retry_after_secs(), Some(1));
-            }
-        }
-    }
-    assert_eq!(
-        allowed, 5,
-        "only the free attempts reached the password check"
-    );
-    assert_eq!(first_refusal, Some(5));
-
-    // The right password is refused too while the back-off lasts...
-    let refused = t
-        .attempt(&keys("alice", "198.51.100.1"))
-        .await
-        .expect("attempt");
-    assert!(matches!(refused, Attempt::Throttled { .. }));
-    // ...and works once it is over; success resets the account's budget.
-    clock.advance(Duration::from_secs(1));
-    match t
-        .attempt(&keys("alice", "198.51.100.1"))
-        .await
-        .expect("attempt")
-    {
-        Attempt::Allowed(place) => place.succeeded().await.expect("reset"),
-        other => panic!("after the back-off the attempt must go ahead, got {other:?}"),
-    }
-    for _ in 0..4 {
-        assert!(matches!(
-            t.attempt(&[ThrottleKey::account("alice")])
-                .await
-                .expect("attempt"),
-            Attempt::Allowed(_)
-        ));
-    }
-}
-
-#[tokio::test]
-async fn the_back_off_doubles_up_to_its_ceiling() {
-    let clock = clock();
-    let t = throttle(Arc::new(MemoryThrottleStore::new()), &clock);
-    let key = [ThrottleKey::account("bob")];
-    for _ in 0..4 {
-        assert!(matches!(
-            t.attempt(&key).await.unwrap(),
-            Attempt::Allowed(_)
-        ));
-    }
-    let mut waits = Vec::new();
-    for _ in 0..9 {
-        assert!(matches!(
-            t.attempt(&key).await.unwrap(),
-            Attempt::Allowed(_)
-        ));
-        let refused = t.attempt(&key).await.unwrap();
-        let secs = refused.retry_after_secs().expect("throttled");
-        waits.push(secs);
-        clock.advance(Duration::from_secs(secs));
-    }
-    assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-}
-
-#[tokio::test]
-async fn many_accounts_from_one_client_are_throttled_by_the_client_budget() {
-    let clock = clock();
-    let t = throttle(Arc::new(MemoryThrottleStore::new()), &clock);
-    let mut allowed = 0;
-    for n in 0..100 {
-        let account = format!("user{n}");
-        if let Attempt::Allowed(_) = t.attempt(&keys(&account, "203.0.113.9")).await.unwrap() {
-            allowed += 1;
-        }
-    }
-    assert_eq!(
-        allowed, 20,
-        "one client gets its own budget across all accounts"
-    );
-    // Another client is not affected, and the accounts sprayed were charged once each.
-    assert!(matches!(
-        t.attempt(&keys("user0", "192.0.2.1")).await.unwrap(),
-        Attempt::Allowed(_)
-    ));
-}
-
-#[tokio::test]
-async fn success_resets_the_account_but_never_the_client() {
-    let clock = clock();
-    let t = throttle(Arc::new(MemoryThrottleStore::new()), &clock);
-    // 19 guesses against victims, then a login to the attacker's own account...
-    for n in 0..19 {
-        let _ = t
-            .attempt(&keys(&format!("victim{n}"), "203.0.113.5"))
-            .await
-            .unwrap();
-    }
-    match t.attempt(&keys("mallory", "203.0.113.5")).await.unwrap() {
-        Attempt::Allowed(place) => place.succeeded().await.unwrap(),
-        other => panic!("the 20th attempt is still free, got {other:?}"),
-    }
-    // ...does not buy more guesses.
-    assert!(matches!(
-        t.attempt(&keys("victim99", "203.0.113.5")).await.unwrap(),
-        Attempt::Throttled { .. }
-    ));
 }
 
 #[tokio::test]

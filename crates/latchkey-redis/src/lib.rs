@@ -8,6 +8,8 @@ mod error;
 mod layout;
 mod scripts;
 mod store;
+#[cfg(feature = "throttle")]
+mod throttle;
 
 pub use config::{
     RedisStoreConfig, RedisStoreConfigBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
@@ -15,6 +17,8 @@ pub use config::{
 };
 pub use error::ConfigError;
 pub use store::RedisStore;
+#[cfg(feature = "throttle")]
+pub use throttle::RedisThrottleStore;
 
 /// The redis crate this store is built on (re-exported from deadpool-redis, so the versions
 /// always match).

@@ -11,7 +11,7 @@ mod throttle;
 pub use key::{KeyKind, ThrottleKey};
 #[cfg(feature = "memory")]
 pub use memory::MemoryThrottleStore;
-pub use rule::{Decision, Rule};
+pub use rule::{BudgetState, Decision, Rule};
 pub use store::{BoxError, ThrottleError, ThrottleStore};
 pub use throttle::{Attempt, ConfigError, Place, Throttle, ThrottleBuilder};
 

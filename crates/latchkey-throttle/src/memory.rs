@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
-use crate::rule::State;
-use crate::{Decision, Rule, ThrottleError, ThrottleKey, ThrottleStore, Timestamp};
+use crate::{BudgetState, Decision, Rule, ThrottleError, ThrottleKey, ThrottleStore, Timestamp};
 
 /// How many new budgets are stored between two sweeps of forgotten ones.
 const SWEEP_EVERY: u64 = 4096;
@@ -26,7 +25,7 @@ const SWEEP_EVERY: u64 = 4096;
 /// # drop(store);
 /// ```
 pub struct MemoryThrottleStore {
-    budgets: DashMap<String, (State, Timestamp)>,
+    budgets: DashMap<String, (BudgetState, Timestamp)>,
     inserts: AtomicU64,
     max_entries: usize,
 }

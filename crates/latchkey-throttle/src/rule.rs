@@ -39,12 +39,17 @@ pub enum Decision {
     },
 }
 
-/// The state a store keeps per key.
+/// The state a store keeps per budget, for backends that apply [`Rule::next`] themselves
+/// (a store with its own atomic step, such as a database row lock, can keep exactly this).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct State {
-    pub(crate) attempts: u32,
-    pub(crate) last: Timestamp,
-    pub(crate) until: Timestamp,
+#[non_exhaustive]
+pub struct BudgetState {
+    /// Attempts counted in the current window.
+    pub attempts: u32,
+    /// When the last counted attempt was made.
+    pub last: Timestamp,
+    /// The end of the current back-off (in the past when there is none).
+    pub until: Timestamp,
 }
 
 impl Rule {
@@ -62,12 +67,18 @@ impl Rule {
     }
 
     /// Applies one attempt at `now` to `state` (`None`: no budget yet). Returns the new state
-    /// (unchanged when blocked) and the decision.
-    pub(crate) fn next(&self, state: Option<State>, now: Timestamp) -> (Option<State>, Decision) {
+    /// (unchanged when blocked) and the decision. A store must run this (or the same
+    /// arithmetic) atomically per key.
+    #[must_use]
+    pub fn next(
+        &self,
+        state: Option<BudgetState>,
+        now: Timestamp,
+    ) -> (Option<BudgetState>, Decision) {
         let mut state = match state {
             Some(s) if now < s.until => return (Some(s), Decision::Blocked { until: s.until }),
             Some(s) if now.saturating_duration_since(s.last) < self.forget_after => s,
-            _ => State::default(),
+            _ => BudgetState::default(),
         };
         state.attempts = state.attempts.saturating_add(1);
         state.last = now;
@@ -84,7 +95,8 @@ impl Rule {
     }
 
     /// When a store may drop `state`: once its back-off is over and it is forgotten.
-    pub(crate) fn expires_at(&self, state: &State) -> Timestamp {
+    #[must_use]
+    pub fn expires_at(&self, state: &BudgetState) -> Timestamp {
         state
             .until
             .max(state.last.saturating_add(self.forget_after))

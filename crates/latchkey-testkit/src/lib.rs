@@ -25,6 +25,7 @@
 //! [`FaultyStore`] wraps any store to count calls and inject outages and ID collisions.
 
 mod faulty;
+pub mod postgres;
 pub mod redis;
 pub mod throttle;
 

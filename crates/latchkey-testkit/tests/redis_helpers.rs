@@ -70,3 +70,16 @@ fn cluster_forms_and_serves_every_slot() {
         }
     }
 }
+
+#[test]
+fn a_private_postgres_starts_answers_and_stops() {
+    let pg = latchkey_testkit::postgres::PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let port = pg.port();
+    assert_ne!(port, 5432, "never the machine's own server");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    drop(pg);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "stopped on drop"
+    );
+}

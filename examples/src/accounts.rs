@@ -2,7 +2,7 @@
 //! backend (the default: one file, created with its schema on first start, nothing to set up)
 //! and a PostgreSQL backend (when `DATABASE_URL` is a `postgres://` URL). The store keeps only
 //! the ID and the argon2 PHC string; the password policy and the hashing stay in
-//! [`login::users`](crate::login::users).
+//! the login service (`examples/src/login/users.rs`).
 //!
 //! Unique IDs are the database's job (a primary key): two concurrent sign-ups of one ID give
 //! one [`AccountError::Taken`], never two accounts.

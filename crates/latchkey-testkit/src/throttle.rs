@@ -1,5 +1,5 @@
 //! The [`ThrottleStore`] conformance checks: the promises of `latchkey-throttle` that every
-//! throttle backend must keep, as plain `pub async fn`s and [`throttle_store_conformance!`],
+//! throttle backend must keep, as plain `pub async fn`s and [`throttle_store_conformance!`](crate::throttle_store_conformance),
 //! which emits one `#[tokio::test]` per check. The checks drive a [`Throttle`] with an injected
 //! clock; keys are fresh per check, so a shared backend can run them side by side.
 

@@ -100,6 +100,25 @@ struct Inner {
     /// A hash of a random password, verified against for unknown users so that "no such user" and
     /// "wrong password" cost the same argon2 work.
     dummy_hash: String,
+    /// At most this many argon2 runs at once ([`hash_concurrency`]); the rest wait their turn, so
+    /// a flood of logins queues instead of taking every core.
+    hashing: tokio::sync::Semaphore,
+    #[cfg(test)]
+    peak: std::sync::atomic::AtomicUsize,
+    #[cfg(test)]
+    running: std::sync::atomic::AtomicUsize,
+}
+
+/// How many argon2 hashes may run at once: one less than the cores (at least one), so that a
+/// flood of logins always leaves a core for the requests that need none. Each run is argon2id
+/// with OWASP's first recommended setting (m = 19 MiB, t = 2, p = 1: the `argon2` crate's
+/// default), about 20 ms of one core here, so one permit serves about 50 logins a second.
+#[must_use]
+pub(crate) fn hash_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .saturating_sub(1)
+        .max(1)
 }
 
 impl std::fmt::Debug for Users {
@@ -131,6 +150,14 @@ impl Users {
     /// # Errors
     /// When argon2 fails to hash (not expected with its default parameters).
     pub fn new() -> Result<Self, argon2::password_hash::Error> {
+        Self::with_hash_concurrency(hash_concurrency())
+    }
+
+    /// [`new`](Self::new) with at most `limit` argon2 runs at once (at least one).
+    ///
+    /// # Errors
+    /// When argon2 fails to hash (not expected with its default parameters).
+    pub fn with_hash_concurrency(limit: usize) -> Result<Self, argon2::password_hash::Error> {
         let mut random = [0u8; 32];
         argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
         let dummy_hash = hash_password(&random)?;
@@ -138,8 +165,34 @@ impl Users {
             inner: Arc::new(Inner {
                 hashes: RwLock::new(HashMap::new()),
                 dummy_hash,
+                hashing: tokio::sync::Semaphore::new(limit.max(1)),
+                #[cfg(test)]
+                peak: std::sync::atomic::AtomicUsize::new(0),
+                #[cfg(test)]
+                running: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
+    }
+
+    /// Runs one argon2 job on the blocking pool once a hashing permit is free.
+    async fn hash_job<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.inner.hashing.acquire().await.ok()?;
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.inner.peak.fetch_max(now, Ordering::SeqCst);
+        }
+        let out = tokio::task::spawn_blocking(job).await.ok();
+        #[cfg(test)]
+        self.inner
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        out
     }
 
     fn contains(&self, id: &str) -> bool {
@@ -158,9 +211,10 @@ impl Users {
         if self.contains(&id) {
             return Err(SignupError::Taken);
         }
-        let hash = tokio::task::spawn_blocking(move || hash_password(password.as_bytes()))
+        let hash = self
+            .hash_job(move || hash_password(password.as_bytes()))
             .await
-            .map_err(|_| SignupError::Hash(argon2::password_hash::Error::Crypto))?
+            .ok_or(SignupError::Hash(argon2::password_hash::Error::Crypto))?
             .map_err(SignupError::Hash)?;
         let mut map = self
             .inner
@@ -185,10 +239,10 @@ impl Users {
             .and_then(|map| map.get(id).cloned());
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.inner.dummy_hash.clone());
-        let matched =
-            tokio::task::spawn_blocking(move || verify_password(password.as_bytes(), &phc))
-                .await
-                .unwrap_or(false);
+        let matched = self
+            .hash_job(move || verify_password(password.as_bytes(), &phc))
+            .await
+            .unwrap_or(false);
         known && matched
     }
 }
@@ -196,6 +250,29 @@ impl Users {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_the_limit() {
+        let users = Users::new().unwrap();
+        users
+            .signup("alice01".into(), "secret1!".into())
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..12 {
+            let users = users.clone();
+            tasks.spawn(async move { users.verify("alice01", format!("wrong{n}!x")).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            assert!(!done.unwrap());
+        }
+        let peak = users.inner.peak.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            (1..=2).contains(&peak),
+            "peak {peak} hashes in flight, limit 2"
+        );
+        assert!(hash_concurrency() >= 1);
+    }
 
     #[test]
     fn ids() {

@@ -26,6 +26,7 @@
 
 mod faulty;
 pub mod redis;
+pub mod tokens;
 
 pub use faulty::{FaultyStore, UNAVAILABLE_DETAIL};
 

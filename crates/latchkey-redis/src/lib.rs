@@ -8,6 +8,7 @@ mod error;
 mod layout;
 mod scripts;
 mod store;
+pub mod tokens;
 
 pub use config::{
     RedisStoreConfig, RedisStoreConfigBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,

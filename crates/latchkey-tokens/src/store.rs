@@ -174,6 +174,14 @@ pub struct Epoch {
     pub seq: u64,
 }
 
+impl Epoch {
+    /// The epoch numbered `seq`.
+    #[must_use]
+    pub fn new(seq: u64) -> Self {
+        Epoch { seq }
+    }
+}
+
 /// The revocation checks of one access-token verification, answered by
 /// [`TokenStore::check_access`] in one round trip.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,139 @@
+//! The whole latchkey-testkit token conformance suite against `RedisTokenStore`, on a private
+//! single node and on a private three-master cluster. The store dump reads every key under the
+//! test's prefix on every node, with its value (every field of a hash).
+#![cfg(feature = "tokens")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_redis::redis::{self, AsyncCommands as _};
+use latchkey_redis::tokens::RedisTokenStore;
+use latchkey_redis::RedisStoreConfig;
+use latchkey_testkit::tokens::TokenBackend;
+use latchkey_tokens::TokenStore;
+
+const PREFIX: &str = "tokconf:";
+
+/// Every key under [`PREFIX`] on every node at `urls`, followed by its value (strings) or every
+/// field and value (hashes).
+async fn dump(urls: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for url in urls {
+        let client = redis::Client::open(url.as_str()).expect("client");
+        let mut c = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connection");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{PREFIX}*"))
+            .query_async(&mut c)
+            .await
+            .expect("KEYS");
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut c)
+                .await
+                .expect("TYPE");
+            match kind.as_str() {
+                "hash" => {
+                    let fields: Vec<String> = c.hgetall(&key).await.expect("HGETALL");
+                    out.extend(fields);
+                }
+                "string" => {
+                    let value: String = c.get(&key).await.expect("GET");
+                    out.push(value);
+                }
+                other => panic!("unexpected key type {other} for {key}"),
+            }
+            out.push(key);
+        }
+    }
+    out
+}
+
+fn backend(urls: Vec<String>, cluster: bool) -> TokenBackend {
+    let builder = if cluster {
+        #[cfg(feature = "cluster")]
+        {
+            RedisStoreConfig::cluster(urls.clone())
+        }
+        #[cfg(not(feature = "cluster"))]
+        {
+            unreachable!("cluster tests need the cluster feature")
+        }
+    } else {
+        RedisStoreConfig::single(urls[0].clone())
+    };
+    let config = builder
+        .key_prefix(PREFIX)
+        .command_timeout(Duration::from_secs(5))
+        .build()
+        .expect("valid config");
+    let store: Arc<dyn TokenStore> = Arc::new(RedisTokenStore::new(config).expect("store"));
+    TokenBackend::new(store, move || dump(urls.clone()))
+}
+
+// One private server (or cluster) per check, kept alive by the guard.
+mod single_node {
+    latchkey_testkit::token_store_conformance!(with_guard: || async {
+        let server = super::common::server();
+        (super::backend(vec![server.url()], false), server)
+    });
+}
+
+#[cfg(feature = "cluster")]
+mod cluster {
+    latchkey_testkit::token_store_conformance!(with_guard: || async {
+        let cluster = super::common::cluster();
+        (super::backend(cluster.urls(), true), cluster)
+    });
+}
+
+/// The keys of one family, its subject's epoch and its deny-list share one hash tag, and every
+/// key carries a TTL no later than the deadline it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_share_the_subject_hash_tag_and_expire() {
+    let server = common::server();
+    let backend = backend(vec![server.url()], false);
+    let clock = latchkey_testkit::tokens::ManualClock::new(latchkey_testkit::tokens::START);
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tokens = latchkey_testkit::tokens::service(
+        backend.store.clone(),
+        &clock,
+        Duration::from_secs(30),
+        &events,
+    );
+    let pair = tokens.issue("alice", &()).await.expect("issue");
+    tokens
+        .revoke(pair.access_token(), None)
+        .await
+        .expect("deny");
+    tokens.revoke_subject("alice").await.expect("epoch");
+    let client = redis::Client::open(server.url().as_str()).expect("client");
+    let mut c = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let keys: Vec<String> = c.keys(format!("{PREFIX}*")).await.expect("KEYS");
+    assert_eq!(keys.len(), 3, "family, epoch, denied jti: {keys:?}");
+    let tag = format!("{{{}}}", pair.family().subject_tag().to_hex());
+    for key in &keys {
+        assert!(
+            key.contains(&tag),
+            "{key} must carry the subject's hash tag"
+        );
+        let ttl: i64 = c.ttl(key).await.expect("TTL");
+        assert!(ttl > 0, "{key} must expire (TTL {ttl})");
+        let limit = if key.ends_with(":e") {
+            31 * 24 * 3600
+        } else if key.contains(":j:") {
+            15 * 60
+        } else {
+            14 * 24 * 3600
+        };
+        assert!(ttl <= limit, "{key}: TTL {ttl} beyond its deadline {limit}");
+    }
+}

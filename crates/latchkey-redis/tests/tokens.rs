@@ -137,3 +137,63 @@ async fn keys_share_the_subject_hash_tag_and_expire() {
         assert!(ttl <= limit, "{key}: TTL {ttl} beyond its deadline {limit}");
     }
 }
+
+/// Redis down: refresh, verify with checks, login and revocation end within the timeouts with a
+/// typed store error — never an answer that would clear the client's refresh cookie — and the
+/// store recovers by itself when Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_typed_bounded_and_recovers() {
+    use latchkey_tokens::{Checks, IssueError, RefreshError, VerifyError};
+    use std::time::Instant;
+
+    let mut server = common::server();
+    let config = RedisStoreConfig::single(server.url())
+        .key_prefix(PREFIX)
+        .connect_timeout(common::TIMEOUT)
+        .command_timeout(common::TIMEOUT)
+        .build()
+        .expect("valid config");
+    let store: Arc<dyn TokenStore> = Arc::new(RedisTokenStore::new(config).expect("store"));
+    let clock = latchkey_testkit::tokens::ManualClock::new(latchkey_testkit::tokens::START);
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tokens = latchkey_testkit::tokens::service(store, &clock, Duration::from_secs(30), &events);
+    let pair = tokens.issue("alice", &()).await.expect("issue");
+
+    server.stop();
+    let bound = 2 * common::TIMEOUT + Duration::from_millis(400);
+    for _ in 0..(2 * latchkey_redis::DEFAULT_POOL_SIZE) {
+        let started = Instant::now();
+        let err = tokens.refresh(pair.refresh_token()).await.unwrap_err();
+        assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
+        assert!(matches!(err, RefreshError::StoreUnavailable(_)), "{err:?}");
+        assert!(
+            !err.is_final(),
+            "an outage must not clear the refresh cookie"
+        );
+    }
+    assert!(matches!(
+        tokens
+            .verify::<()>(pair.access_token(), Checks::SUBJECT_EPOCH)
+            .await,
+        Err(VerifyError::StoreUnavailable(_))
+    ));
+    tokens
+        .verify::<()>(pair.access_token(), Checks::NONE)
+        .await
+        .expect("the stateless level needs no store");
+    assert!(matches!(
+        tokens.issue("alice", &()).await,
+        Err(IssueError::Store(_))
+    ));
+    assert!(tokens.revoke(pair.refresh_token(), None).await.is_err());
+
+    server.restart().expect("restart");
+    let again = tokens
+        .issue("alice", &())
+        .await
+        .expect("login after the restart");
+    tokens
+        .refresh(again.refresh_token())
+        .await
+        .expect("refresh after the restart");
+}

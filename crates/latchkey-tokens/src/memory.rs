@@ -301,3 +301,34 @@ impl TokenStore for MemoryTokenStore {
         Ok(AccessStatus::Active)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_records_are_swept() {
+        let store = MemoryTokenStore::new();
+        let tag = SubjectTag::of("alice");
+        let t0 = 1_000;
+        // One write short of a sweep: 1022 logins and a denied jti.
+        for _ in 0..SWEEP_EVERY - 2 {
+            let record = NewFamily::new("alice".into(), "{}".into(), t0, t0 + 10, t0 + 20);
+            store
+                .create_family(&FamilyId::generate(&tag), &record)
+                .await
+                .unwrap();
+        }
+        store.deny_jti(&tag, "j", t0, t0 + 5).await.unwrap();
+        assert_eq!(store.lock().families.len(), 1022);
+        // The next write, after every deadline, sweeps them all.
+        let later = t0 + 100;
+        let record = NewFamily::new("bob".into(), "{}".into(), later, later + 10, later + 20);
+        let live = FamilyId::generate(&SubjectTag::of("bob"));
+        store.create_family(&live, &record).await.unwrap();
+        let state = store.lock();
+        assert_eq!(state.families.len(), 1, "only the live family is left");
+        assert!(state.families.contains_key(&live));
+        assert!(state.denied.is_empty());
+    }
+}

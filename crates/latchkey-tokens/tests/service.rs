@@ -537,3 +537,19 @@ async fn a_generation_the_store_never_reached_is_unknown_and_changes_nothing() {
         RotateOutcome::Unknown
     );
 }
+
+#[tokio::test]
+async fn claims_the_signer_refuses_leave_no_family_behind() {
+    let (tokens, _) = service();
+    // 20 levels of nesting: a JSON object, but deeper than any verifier accepts.
+    let mut deep = json!(1);
+    for _ in 0..20 {
+        deep = json!({ "n": deep });
+    }
+    match tokens.issue("alice", &json!({ "deep": deep })).await {
+        Err(IssueError::Sign(err)) => {
+            assert!(matches!(err.kind(), ErrorKind::Encode(_)), "{err:?}");
+        }
+        other => panic!("expected a signing error, got {other:?}"),
+    }
+}

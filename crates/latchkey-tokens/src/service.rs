@@ -738,6 +738,16 @@ impl TokenService {
         Ok(())
     }
 
+    /// Revokes one family (logout of one login, e.g. by the `sid` of a verified access token):
+    /// its refresh tokens stop working, and its access tokens fail [`Checks::FAMILY`]. Returns
+    /// whether it was live; a missing or dead family is not an error.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn revoke_family(&self, family: &FamilyId) -> Result<bool, StoreError> {
+        self.store.revoke_family(family, self.now()).await
+    }
+
     /// Logs `subject` out everywhere: every family created before this call is revoked, and
     /// every access token issued before it fails [`Checks::SUBJECT_EPOCH`], as soon as it
     /// returns.

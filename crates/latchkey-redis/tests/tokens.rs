@@ -197,3 +197,94 @@ async fn an_outage_is_typed_bounded_and_recovers() {
         .await
         .expect("refresh after the restart");
 }
+
+/// Commands the server executed since the last `CONFIG RESETSTAT`, by name (from `INFO
+/// commandstats`), without the INFO and CONFIG calls of the measurement itself.
+async fn commands_since_reset(c: &mut redis::aio::MultiplexedConnection) -> Vec<(String, u64)> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(c)
+        .await
+        .expect("INFO");
+    info.lines()
+        .filter_map(|line| line.strip_prefix("cmdstat_"))
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .filter(|(name, _)| name != "info" && !name.starts_with("config"))
+        .collect()
+}
+
+/// `calls` EVALSHAs and, besides, only commands the scripts run inside (commandstats counts
+/// those too), so each call was exactly one round trip.
+fn assert_one_script_per_call(stats: &[(String, u64)], calls: u64, inside: &[&str]) {
+    let evalsha = stats.iter().find(|(n, _)| n == "evalsha").map(|(_, c)| *c);
+    assert_eq!(evalsha, Some(calls), "one EVALSHA per call: {stats:?}");
+    for (name, _) in stats {
+        assert!(
+            name == "evalsha" || inside.contains(&name.as_str()),
+            "{name} sent outside the script: {stats:?}"
+        );
+    }
+}
+
+/// Verification with every revocation check costs one round trip: one EVALSHA, nothing else;
+/// and a refresh is one EVALSHA too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_and_refresh_are_one_round_trip_each() {
+    use latchkey_tokens::Checks;
+
+    let server = common::server();
+    let backend = backend(vec![server.url()], false);
+    let clock = latchkey_testkit::tokens::ManualClock::new(latchkey_testkit::tokens::START);
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tokens = latchkey_testkit::tokens::service(
+        backend.store.clone(),
+        &clock,
+        Duration::from_secs(30),
+        &events,
+    );
+    let pair = tokens.issue("alice", &()).await.expect("issue");
+    // Load the scripts once (the first EVALSHA of a script answers NOSCRIPT and loads it).
+    tokens
+        .verify::<()>(pair.access_token(), Checks::ALL)
+        .await
+        .expect("verify");
+    let pair = tokens.refresh(pair.refresh_token()).await.expect("refresh");
+
+    let client = redis::Client::open(server.url().as_str()).expect("client");
+    let mut c = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut c)
+        .await
+        .expect("RESETSTAT");
+    for _ in 0..10 {
+        tokens
+            .verify::<()>(pair.access_token(), Checks::ALL)
+            .await
+            .expect("verify");
+    }
+    assert_one_script_per_call(&commands_since_reset(&mut c).await, 10, &["get", "hmget"]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut c)
+        .await
+        .expect("RESETSTAT");
+    tokens.refresh(pair.refresh_token()).await.expect("refresh");
+    assert_one_script_per_call(
+        &commands_since_reset(&mut c).await,
+        1,
+        &["get", "hmget", "hset", "expire"],
+    );
+}

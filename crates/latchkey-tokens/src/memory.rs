@@ -53,7 +53,7 @@ struct EpochRecord {
 struct State {
     families: HashMap<FamilyId, Family>,
     epochs: HashMap<SubjectTag, EpochRecord>,
-    denied: HashMap<(SubjectTag, String), u64>,
+    denied: HashMap<SubjectTag, HashMap<String, u64>>,
     writes: u64,
 }
 
@@ -70,7 +70,10 @@ impl State {
         if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.families.retain(|_, f| now < f.expires_at());
             self.epochs.retain(|_, e| now < e.keep_until);
-            self.denied.retain(|_, until| now < *until);
+            self.denied.retain(|_, jtis| {
+                jtis.retain(|_, until| now < *until);
+                !jtis.is_empty()
+            });
         }
     }
 }
@@ -129,8 +132,11 @@ impl MemoryTokenStore {
         for (tag, e) in &state.epochs {
             out.extend([tag.to_hex(), e.seq.to_string(), e.keep_until.to_string()]);
         }
-        for ((tag, jti), until) in &state.denied {
-            out.extend([tag.to_hex(), jti.clone(), until.to_string()]);
+        for (tag, jtis) in &state.denied {
+            out.push(tag.to_hex());
+            for (jti, until) in jtis {
+                out.extend([jti.clone(), until.to_string()]);
+            }
         }
         out
     }
@@ -268,7 +274,12 @@ impl TokenStore for MemoryTokenStore {
             return Ok(());
         }
         let mut state = self.lock();
-        let entry = state.denied.entry((*subject, jti.to_owned())).or_insert(0);
+        let entry = state
+            .denied
+            .entry(*subject)
+            .or_default()
+            .entry(jti.to_owned())
+            .or_insert(0);
         *entry = (*entry).max(until);
         state.wrote(now);
         Ok(())
@@ -292,7 +303,8 @@ impl TokenStore for MemoryTokenStore {
         if let Some(jti) = check.jti {
             if state
                 .denied
-                .get(&(check.subject, jti.to_owned()))
+                .get(&check.subject)
+                .and_then(|jtis| jtis.get(jti))
                 .is_some_and(|until| check.now < *until)
             {
                 return Ok(AccessStatus::TokenRevoked);

@@ -206,18 +206,6 @@ async fn wrong_issuer_audience_key_and_claims_are_refused() {
             |k| matches!(k, ErrorKind::UnknownKid),
         ),
         (
-            // The family of alice presented for bob.
-            forge(
-                "at+jwt",
-                key(),
-                good.clone(),
-                "bob",
-                "https://auth.test",
-                "api",
-            ),
-            |k| matches!(k, ErrorKind::InvalidCustomClaims { claim: Some(c) } if c == "sid"),
-        ),
-        (
             forge(
                 "at+jwt",
                 key(),

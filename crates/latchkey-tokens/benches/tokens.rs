@@ -1,5 +1,6 @@
 //! Access-token verification at each revocation level, side by side with plain latchkey-jwt
-//! verification of the same token, and refresh throughput at 64 tasks, on `MemoryTokenStore`.
+//! verification of the same token, and refresh throughput at 64 tasks, on `MemoryTokenStore`
+//! and on a private `redis-server` (`RedisTokenStore`, one script per call).
 //!
 //! `cargo bench -p latchkey-tokens`
 
@@ -21,8 +22,12 @@ fn keys() -> KeySet {
 }
 
 fn service() -> TokenService {
+    service_on(Arc::new(MemoryTokenStore::new()))
+}
+
+fn service_on(store: Arc<dyn latchkey_tokens::TokenStore>) -> TokenService {
     TokenService::builder(
-        Arc::new(MemoryTokenStore::new()),
+        store,
         keys(),
         RefreshKey::from_secret(&[0xa5; 32]).expect("refresh key"),
     )
@@ -126,5 +131,79 @@ fn refresh(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify, refresh);
+/// 64 tasks at once: verification at each level and refresh, against Redis.
+fn redis(c: &mut Criterion) {
+    let server = latchkey_testkit::redis::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let config = latchkey_redis::RedisStoreConfig::single(server.url())
+        .build()
+        .expect("config");
+    let store = latchkey_redis::tokens::RedisTokenStore::new(config).expect("store");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tokens = service_on(Arc::new(store));
+    let pairs: Vec<Arc<Mutex<TokenPair>>> = (0..64)
+        .map(|i| {
+            let pair = rt
+                .block_on(tokens.issue(&format!("user-{i}"), &()))
+                .expect("issue");
+            Arc::new(Mutex::new(pair))
+        })
+        .collect();
+    let access: Arc<Vec<String>> = Arc::new(
+        pairs
+            .iter()
+            .map(|p| p.lock().expect("pair").access_token().to_owned())
+            .collect(),
+    );
+    let mut group = c.benchmark_group("tokens_redis_64_tasks");
+    group.throughput(Throughput::Elements(64));
+    for (name, checks) in [
+        ("verify/none", Checks::NONE),
+        ("verify/epoch", Checks::SUBJECT_EPOCH),
+        ("verify/all", Checks::ALL),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for i in 0..64 {
+                    let tokens = tokens.clone();
+                    let access = access.clone();
+                    tasks.spawn(async move {
+                        tokens
+                            .verify::<()>(black_box(&access[i]), checks)
+                            .await
+                            .expect("valid")
+                    });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    done.expect("task");
+                }
+            });
+        });
+    }
+    group.bench_function("refresh", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for pair in &pairs {
+                let tokens = tokens.clone();
+                let pair = pair.clone();
+                tasks.spawn(async move {
+                    let current = pair.lock().expect("pair").refresh_token().to_owned();
+                    let next = tokens.refresh(&current).await.expect("refresh");
+                    *pair.lock().expect("pair") = next;
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done.expect("task");
+            }
+        });
+    });
+    group.finish();
+    drop(server);
+}
+
+criterion_group!(benches, verify, refresh, redis);
 criterion_main!(benches);

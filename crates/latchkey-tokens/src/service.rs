@@ -236,7 +236,7 @@ struct AccessIn<T> {
 }
 
 /// Issues, refreshes, verifies and revokes access/refresh token pairs against a
-/// [`TokenStore`]. Cheap to clone (the store is shared).
+/// [`TokenStore`]. Cheap to clone (one `Arc`): hand clones to handlers and tasks.
 ///
 /// - **Access token**: a JWS from `latchkey-jwt` with header `typ: at+jwt`, claims
 ///   `iss sub aud exp iat jti`, `sid` (the family) and `sep` (the subject epoch), plus the
@@ -246,6 +246,10 @@ struct AccessIn<T> {
 ///   [`refresh`](crate::refresh) module). The store keeps only family state.
 #[derive(Clone)]
 pub struct TokenService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     store: Arc<dyn TokenStore>,
     signer: Signer,
     verifier: Verifier,
@@ -263,16 +267,16 @@ pub struct TokenService {
 impl fmt::Debug for TokenService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenService")
-            .field("store", &self.store)
-            .field("signer", &self.signer)
-            .field("refresh_keys", &self.refresh_keys.len())
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("access_ttl", &self.access_ttl)
-            .field("idle", &self.idle)
-            .field("absolute", &self.absolute)
-            .field("grace", &self.grace)
-            .field("clock", &self.clock)
+            .field("store", &self.inner.store)
+            .field("signer", &self.inner.signer)
+            .field("refresh_keys", &self.inner.refresh_keys.len())
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("access_ttl", &self.inner.access_ttl)
+            .field("idle", &self.inner.idle)
+            .field("absolute", &self.inner.absolute)
+            .field("grace", &self.inner.grace)
+            .field("clock", &self.inner.clock)
             .finish_non_exhaustive()
     }
 }
@@ -410,18 +414,20 @@ impl TokenServiceBuilder {
             .build()
             .map_err(ConfigError::Validation)?;
         Ok(TokenService {
-            store: self.store,
-            signer: Signer::from_key_set(&self.access_keys).with_typ(ACCESS_TOKEN_TYP),
-            verifier: Verifier::with_key_set(self.access_keys, validation),
-            refresh_keys: self.refresh_keys.into(),
-            issuer,
-            audience,
-            access_ttl: secs(self.access_ttl),
-            idle: secs(self.idle),
-            absolute: secs(self.absolute),
-            grace: secs(self.grace),
-            clock,
-            on_reuse: self.on_reuse,
+            inner: Arc::new(Inner {
+                store: self.store,
+                signer: Signer::from_key_set(&self.access_keys).with_typ(ACCESS_TOKEN_TYP),
+                verifier: Verifier::with_key_set(self.access_keys, validation),
+                refresh_keys: self.refresh_keys.into(),
+                issuer,
+                audience,
+                access_ttl: secs(self.access_ttl),
+                idle: secs(self.idle),
+                absolute: secs(self.absolute),
+                grace: secs(self.grace),
+                clock,
+                on_reuse: self.on_reuse,
+            }),
         })
     }
 }
@@ -470,13 +476,13 @@ impl TokenService {
     /// The store.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn TokenStore> {
-        &self.store
+        &self.inner.store
     }
 
     /// The current time by the service's clock.
     #[must_use]
     pub fn now(&self) -> u64 {
-        self.clock.now()
+        self.inner.clock.now()
     }
 
     /// Starts a family (a login) for `subject` and returns its first pair. `claims` (a struct
@@ -515,10 +521,11 @@ impl TokenService {
             subject.to_owned(),
             stored,
             now,
-            now.saturating_add(self.idle),
-            now.saturating_add(self.absolute),
+            now.saturating_add(self.inner.idle),
+            now.saturating_add(self.inner.absolute),
         );
         let view = self
+            .inner
             .store
             .create_family(&family, &record)
             .await
@@ -527,7 +534,7 @@ impl TokenService {
             Ok(pair) => Ok(pair),
             Err(err) => {
                 // Never leave a family behind whose tokens were not handed out.
-                let _ = self.store.revoke_family(&family, now).await;
+                let _ = self.inner.store.revoke_family(&family, now).await;
                 Err(IssueError::Sign(err))
             }
         }
@@ -540,12 +547,14 @@ impl TokenService {
         custom: &Map<String, Value>,
         now: u64,
     ) -> Result<TokenPair, latchkey_jwt::Error> {
-        let exp = now.saturating_add(self.access_ttl).min(view.expires_at);
+        let exp = now
+            .saturating_add(self.inner.access_ttl)
+            .min(view.expires_at);
         let sid = family.to_base64url();
         let claims = Claims {
-            iss: Some(self.issuer.clone()),
+            iss: Some(self.inner.issuer.clone()),
             sub: Some(view.subject.clone()),
-            aud: Some(Audience::from(self.audience.as_str())),
+            aud: Some(Audience::from(self.inner.audience.as_str())),
             exp: Some(exp),
             nbf: None,
             iat: Some(now),
@@ -556,8 +565,8 @@ impl TokenService {
                 custom,
             },
         };
-        let access_token = self.signer.sign(&claims)?;
-        let refresh_token = self.refresh_keys[0].token(&family, view.generation);
+        let access_token = self.inner.signer.sign(&claims)?;
+        let refresh_token = self.inner.refresh_keys[0].token(&family, view.generation);
         Ok(TokenPair {
             access_token,
             refresh_token,
@@ -581,12 +590,13 @@ impl TokenService {
     /// not a refresh token of this service) — after which the client must log in again — or
     /// `StoreUnavailable`, after which it may retry.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {
-        let Some((family, presented)) = open(&self.refresh_keys, refresh_token) else {
+        let Some((family, presented)) = open(&self.inner.refresh_keys, refresh_token) else {
             return Err(RefreshError::Unknown);
         };
         let now = self.now();
-        let request = RotateRequest::new(presented, now, self.idle, self.grace);
+        let request = RotateRequest::new(presented, now, self.inner.idle, self.inner.grace);
         let outcome = self
+            .inner
             .store
             .rotate(&family, &request)
             .await
@@ -613,7 +623,7 @@ impl TokenService {
                 };
                 tracing::warn!(%family, subject = %event.subject, presented, current, elapsed,
                     "refresh token reuse detected: token family revoked");
-                if let Some(listener) = &self.on_reuse {
+                if let Some(listener) = &self.inner.on_reuse {
                     listener(&event);
                 }
                 return Err(RefreshError::Reused);
@@ -642,6 +652,7 @@ impl TokenService {
         checks: Checks,
     ) -> Result<AccessToken<T>, VerifyError> {
         let claims: Claims<AccessIn<T>> = self
+            .inner
             .verifier
             .verify(access_token)
             .map_err(VerifyError::Invalid)?;
@@ -666,6 +677,7 @@ impl TokenService {
                 },
             );
             match self
+                .inner
                 .store
                 .check_access(&check)
                 .await
@@ -719,7 +731,11 @@ impl TokenService {
         let access_first = hint == Some(TokenTypeHint::AccessToken);
         for try_access in [access_first, !access_first] {
             if try_access {
-                let Ok(claims) = self.verifier.verify::<AccessIn<Map<String, Value>>>(token) else {
+                let Ok(claims) = self
+                    .inner
+                    .verifier
+                    .verify::<AccessIn<Map<String, Value>>>(token)
+                else {
                     continue;
                 };
                 let (Some(sub), Some(jti), Some(exp)) = (&claims.sub, &claims.jti, claims.exp)
@@ -727,12 +743,18 @@ impl TokenService {
                     continue;
                 };
                 return self
+                    .inner
                     .store
                     .deny_jti(&SubjectTag::of(sub), jti, now, exp)
                     .await;
             }
-            if let Some((family, _)) = open(&self.refresh_keys, token) {
-                return self.store.revoke_family(&family, now).await.map(|_| ());
+            if let Some((family, _)) = open(&self.inner.refresh_keys, token) {
+                return self
+                    .inner
+                    .store
+                    .revoke_family(&family, now)
+                    .await
+                    .map(|_| ());
             }
         }
         Ok(())
@@ -745,7 +767,7 @@ impl TokenService {
     /// # Errors
     /// A store failure.
     pub async fn revoke_family(&self, family: &FamilyId) -> Result<bool, StoreError> {
-        self.store.revoke_family(family, self.now()).await
+        self.inner.store.revoke_family(family, self.now()).await
     }
 
     /// Logs `subject` out everywhere: every family created before this call is revoked, and
@@ -761,9 +783,10 @@ impl TokenService {
     pub async fn revoke_subject(&self, subject: &str) -> Result<Epoch, StoreError> {
         let now = self.now();
         let keep_until = now
-            .saturating_add(self.absolute)
-            .saturating_add(self.access_ttl);
-        self.store
+            .saturating_add(self.inner.absolute)
+            .saturating_add(self.inner.access_ttl);
+        self.inner
+            .store
             .revoke_subject(&SubjectTag::of(subject), now, keep_until)
             .await
     }

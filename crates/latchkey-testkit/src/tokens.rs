@@ -630,6 +630,47 @@ pub async fn logout_wins_against_racing_refreshes(backend: TokenBackend) {
     }
 }
 
+/// "Log out everywhere" races refreshes of the subject's families: once `revoke_subject`
+/// returns, every successor any racer got is refused, by the refresh and by the epoch check.
+///
+/// # Panics
+/// If the store breaks the guarantee.
+pub async fn logout_everywhere_wins_against_racing_refreshes(backend: TokenBackend) {
+    let f = fixture(backend, GRACE);
+    let mut tasks = JoinSet::new();
+    for _ in 0..4 {
+        let pair = login(&f.tokens, "alice").await;
+        let token: Arc<str> = pair.refresh_token().into();
+        for _ in 0..8 {
+            let tokens = f.tokens.clone();
+            let token = token.clone();
+            tasks.spawn(async move { tokens.refresh(&token).await.ok() });
+        }
+    }
+    f.tokens.revoke_subject("alice").await.expect("revoke all");
+    let mut got = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        got.extend(joined.expect("task"));
+    }
+    for next in got {
+        let err = refresh_fails(
+            &f.tokens,
+            next.refresh_token(),
+            "successor after logout-all",
+        )
+        .await;
+        assert!(matches!(err, RefreshError::Revoked), "got {err:?}");
+        verify_revoked(
+            &f.tokens,
+            &next,
+            Checks::SUBJECT_EPOCH,
+            Revocation::Subject,
+            "racer after logout-all",
+        )
+        .await;
+    }
+}
+
 /// Logins race a "log out everywhere": each login either happened before it (its access token
 /// fails the epoch check and its refresh is revoked) or after it (both work) — never a mix.
 ///
@@ -743,6 +784,7 @@ macro_rules! token_store_conformance {
             revoking_a_refresh_token_revokes_its_family,
             revoking_an_access_token_denies_its_jti,
             logout_wins_against_racing_refreshes,
+            logout_everywhere_wins_against_racing_refreshes,
             logins_racing_logout_everywhere_are_consistent,
             store_dump_holds_no_working_token,
         );

@@ -541,3 +541,19 @@ async fn claims_the_signer_refuses_leave_no_family_behind() {
         other => panic!("expected a signing error, got {other:?}"),
     }
 }
+
+#[test]
+fn token_type_hints_parse_only_their_rfc_7009_names() {
+    use latchkey_tokens::TokenTypeHint;
+    assert_eq!(
+        TokenTypeHint::from_name("access_token"),
+        Some(TokenTypeHint::AccessToken)
+    );
+    assert_eq!(
+        TokenTypeHint::from_name("refresh_token"),
+        Some(TokenTypeHint::RefreshToken)
+    );
+    for other in ["", "Access_Token", "id_token", "refresh"] {
+        assert_eq!(TokenTypeHint::from_name(other), None, "{other}");
+    }
+}

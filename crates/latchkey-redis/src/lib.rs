@@ -10,6 +10,7 @@ mod scripts;
 mod store;
 #[cfg(feature = "throttle")]
 mod throttle;
+pub mod tokens;
 
 pub use config::{
     RedisStoreConfig, RedisStoreConfigBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,

@@ -28,6 +28,7 @@ mod faulty;
 pub mod postgres;
 pub mod redis;
 pub mod throttle;
+pub mod tokens;
 
 pub use faulty::{FaultyStore, UNAVAILABLE_DETAIL};
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use latchkey_jwt::{Claims, Verifier};
+use latchkey_jwt::{bearer_credentials, BearerCredentials, Claims, Verifier};
 use serde::de::DeserializeOwned;
 
 use crate::rejection::json_error;
@@ -91,44 +91,6 @@ impl IntoResponse for BearerRejection {
     }
 }
 
-/// What the `Authorization` header holds, as far as bearer tokens go.
-enum Presented<'a> {
-    /// No header, or a scheme other than Bearer.
-    Absent,
-    /// `Bearer <token>`.
-    Token(&'a str),
-    /// A Bearer header that cannot be a token (several headers, bad bytes, empty token).
-    Garbage,
-}
-
-fn presented(headers: &HeaderMap) -> Presented<'_> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Presented::Absent;
-    };
-    let Ok(text) = value.to_str() else {
-        return Presented::Garbage;
-    };
-    let Some((scheme, rest)) = text.split_once(' ') else {
-        return if text.eq_ignore_ascii_case("bearer") {
-            Presented::Garbage
-        } else {
-            Presented::Absent
-        };
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Presented::Absent;
-    }
-    if values.next().is_some() {
-        return Presented::Garbage;
-    }
-    let token = rest.trim_matches(' ');
-    if token.is_empty() || token.contains(' ') {
-        return Presented::Garbage;
-    }
-    Presented::Token(token)
-}
-
 impl<S, T> FromRequestParts<S> for Bearer<T>
 where
     Arc<Verifier>: FromRef<S>,
@@ -158,10 +120,11 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match presented(&parts.headers) {
-            Presented::Absent => Ok(None),
-            Presented::Garbage => Err(BearerRejection::Malformed),
-            Presented::Token(token) => {
+        let values = parts.headers.get_all(header::AUTHORIZATION);
+        match bearer_credentials(values.iter().map(HeaderValue::as_bytes)) {
+            BearerCredentials::Absent => Ok(None),
+            BearerCredentials::Malformed => Err(BearerRejection::Malformed),
+            BearerCredentials::Token(token) => {
                 let verifier = Arc::<Verifier>::from_ref(state);
                 match verifier.verify::<T>(token) {
                     Ok(claims) => Ok(Some(Bearer(claims))),

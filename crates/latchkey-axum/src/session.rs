@@ -9,7 +9,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use latchkey_session::{RequestHeaders, RequestOutcome, SessionError, SessionManager};
+use latchkey_session::{
+    join_cookie_headers, RequestHeaders, RequestOutcome, SessionError, SessionManager,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -227,22 +229,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     }
 }
 
-/// The `Cookie` header bytes; several `Cookie` headers (HTTP/2 may split them) are joined with
-/// `"; "` as RFC 9113 §8.2.3 says.
-fn cookie_bytes(headers: &axum::http::HeaderMap) -> Option<std::borrow::Cow<'_, [u8]>> {
-    let mut values = headers.get_all(header::COOKIE).iter();
-    let first = values.next()?;
-    let Some(second) = values.next() else {
-        return Some(std::borrow::Cow::Borrowed(first.as_bytes()));
-    };
-    let mut joined = first.as_bytes().to_vec();
-    for value in std::iter::once(second).chain(values) {
-        joined.extend_from_slice(b"; ");
-        joined.extend_from_slice(value.as_bytes());
-    }
-    Some(std::borrow::Cow::Owned(joined))
-}
-
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 pin_project_lite::pin_project! {
@@ -352,7 +338,12 @@ where
         let session = {
             let manager = &config.manager;
             let headers = request.headers();
-            let cookies = cookie_bytes(headers);
+            let cookies = join_cookie_headers(
+                headers
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .map(HeaderValue::as_bytes),
+            );
             let session_header = manager
                 .session_header_name()
                 .and_then(|name| headers.get(name))

@@ -12,7 +12,9 @@ mod record;
 mod store;
 mod time;
 
-pub use cookie::{CookieKey, KeyError, SameSite, SetCookie, MAX_COOKIE_VALUE_LEN};
+pub use cookie::{
+    join_cookie_headers, CookieKey, KeyError, SameSite, SetCookie, MAX_COOKIE_VALUE_LEN,
+};
 pub use csrf::{
     InvalidOrigin, OriginAllowed, OriginConfigError, OriginHeaders, OriginPolicy,
     OriginPolicyBuilder, OriginRefusal, OriginVerdict, RequestMethod, TokenRefusal, TokenVerdict,

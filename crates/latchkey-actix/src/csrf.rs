@@ -1,0 +1,57 @@
+//! Cross-site request forgery defences for cookie-authenticated routes.
+//!
+//! The policy is [`latchkey_session`]'s (so every adapter decides alike); this crate only reads
+//! the headers and answers `403` ([`crate::CsrfRejection`]). Two independent checks, both on by
+//! default in [`SessionMiddleware`](crate::SessionMiddleware):
+//!
+//! - **Origin check** ([`OriginPolicy`]): a request with an unsafe method (anything but `GET`,
+//!   `HEAD`, `OPTIONS`, `TRACE`) is refused when its `Origin` header — or, when `Origin` is absent,
+//!   the origin of its `Referer` — is neither the request's own host nor one of the allowed
+//!   origins. `Origin: null` is refused, and so is `Sec-Fetch-Site: cross-site` without `Origin`.
+//!   A request that carries neither header is not a browser request and is let through unless the
+//!   policy requires an origin ([`OriginPolicyBuilder::require_origin`]).
+//! - **Synchronizer token**: a random token kept in the session under [`CSRF_SESSION_KEY`]; once a
+//!   session holds one, every unsafe request on that session must repeat it in a header
+//!   (default [`DEFAULT_CSRF_HEADER`]), compared in constant time. Handlers obtain the token with
+//!   `Session::csrf_token` and hand it to their front end.
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+#[doc(no_inline)]
+pub use latchkey_session::{
+    InvalidOrigin, OriginAllowed, OriginConfigError, OriginPolicy, OriginPolicyBuilder,
+    OriginRefusal, OriginVerdict, TokenRefusal, CSRF_SESSION_KEY,
+};
+use latchkey_session::{OriginHeaders, RequestMethod};
+
+/// The default request header that carries the synchronizer token.
+pub const DEFAULT_CSRF_HEADER: &str = "x-csrf-token";
+
+/// `Sec-Fetch-Site` (Fetch Metadata), which actix-web has no constant for.
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
+/// The policy's verdict on `request`. Its own host is its `Host` header, or for HTTP/2 its URI
+/// authority — never `Forwarded`/`X-Forwarded-Host`, which a client can set.
+pub(crate) fn origin_verdict(
+    policy: &OriginPolicy,
+    method: RequestMethod,
+    request: &ServiceRequest,
+) -> OriginVerdict {
+    let headers = request.headers();
+    let named = |name| headers.get(name).map(HeaderValue::as_bytes);
+    let host = named(header::HOST).or_else(|| {
+        request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str().as_bytes())
+    });
+    policy.check(
+        method,
+        &OriginHeaders {
+            host,
+            origin: named(header::ORIGIN),
+            referer: named(header::REFERER),
+            sec_fetch_site: named(SEC_FETCH_SITE),
+        },
+    )
+}

@@ -6,7 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use latchkey_jwt::{bearer_credentials, BearerCredentials, Claims, Verifier};
+use latchkey_jwt::{BearerRefusal, Claims, Verifier};
 use serde::de::DeserializeOwned;
 
 use crate::rejection::json_error;
@@ -49,41 +49,35 @@ pub struct Bearer<T = ()>(pub Claims<T>);
 #[derive(Debug, Clone)]
 pub struct MaybeBearer<T = ()>(pub Option<Claims<T>>);
 
-/// Why a bearer token was refused: `401 Unauthorized` with a `WWW-Authenticate` challenge (or a
-/// `500` for a missing verifier, a programming error).
+/// Why a bearer token was refused: `401 Unauthorized` with the RFC 6750 challenge of the
+/// [`BearerRefusal`] in `WWW-Authenticate` (`Bearer`, or `Bearer error="invalid_token"`) and
+/// `{"error":"unauthorized"}` or `{"error":"invalid_token"}`; or a `500` for a missing verifier
+/// (a programming error). The cause is logged, never sent.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BearerRejection {
-    /// No `Authorization: Bearer` header: `WWW-Authenticate: Bearer`, `{"error":"unauthorized"}`.
-    Missing,
-    /// An `Authorization: Bearer` header that holds no usable token (several headers, bytes that
-    /// are not text, an empty token): answered like [`Invalid`](Self::Invalid).
-    Malformed,
-    /// The token failed a check: `WWW-Authenticate: Bearer error="invalid_token"`,
-    /// `{"error":"invalid_token"}`. The error is kept for logs and tests, never sent.
-    Invalid(latchkey_jwt::Error),
-    /// No `web::Data<Verifier>` in the app data: `500`, `{"error":"internal_error"}`, logged.
+    /// The bearer credentials were refused (missing, malformed, or a token that failed a check).
+    Refused(BearerRefusal),
+    /// A token was offered but the app has no `web::Data<Verifier>`: `{"error":"internal_error"}`.
     MissingVerifier,
 }
 
 impl std::fmt::Display for BearerRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BearerRejection::Missing => "the request offers no bearer token",
-            BearerRejection::Malformed => "the Authorization header holds no usable bearer token",
-            BearerRejection::Invalid(_) => "the bearer token did not verify",
+        match self {
+            BearerRejection::Refused(refusal) => refusal.fmt(f),
             BearerRejection::MissingVerifier => {
-                "Bearer extracted without web::Data<Verifier> in the app"
+                f.write_str("Bearer extracted without web::Data<Verifier> in the app")
             }
-        })
+        }
     }
 }
 
 impl std::error::Error for BearerRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BearerRejection::Invalid(error) => Some(error),
-            _ => None,
+            BearerRejection::Refused(refusal) => Some(refusal),
+            BearerRejection::MissingVerifier => None,
         }
     }
 }
@@ -91,27 +85,26 @@ impl std::error::Error for BearerRejection {
 impl ResponseError for BearerRejection {
     fn status_code(&self) -> StatusCode {
         match self {
+            BearerRejection::Refused(_) => StatusCode::UNAUTHORIZED,
             BearerRejection::MissingVerifier => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNAUTHORIZED,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (challenge, code) = match self {
+        let refusal = match self {
+            BearerRejection::Refused(refusal) => refusal,
             BearerRejection::MissingVerifier => {
                 tracing::error!("{self}");
                 return json_error(self.status_code(), "internal_error");
             }
-            BearerRejection::Missing => ("Bearer", "unauthorized"),
-            BearerRejection::Malformed | BearerRejection::Invalid(_) => {
-                tracing::debug!(reason = %self, source = ?std::error::Error::source(self), "401 for a bearer token");
-                ("Bearer error=\"invalid_token\"", "invalid_token")
-            }
         };
-        let mut response = json_error(self.status_code(), code);
+        if !matches!(refusal, BearerRefusal::Missing) {
+            tracing::debug!(reason = %refusal, source = ?std::error::Error::source(refusal), "401 for a bearer token");
+        }
+        let mut response = json_error(self.status_code(), refusal.code());
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
+            HeaderValue::from_static(refusal.challenge()),
         );
         response
     }
@@ -121,20 +114,17 @@ impl ResponseError for BearerRejection {
 fn verify<T: DeserializeOwned>(
     request: &HttpRequest,
 ) -> Result<Option<Claims<T>>, BearerRejection> {
-    let values = request.headers().get_all(header::AUTHORIZATION);
-    match bearer_credentials(values.map(HeaderValue::as_bytes)) {
-        BearerCredentials::Absent => Ok(None),
-        BearerCredentials::Malformed => Err(BearerRejection::Malformed),
-        BearerCredentials::Token(token) => {
-            let verifier = request
-                .app_data::<web::Data<Verifier>>()
-                .ok_or(BearerRejection::MissingVerifier)?;
-            verifier
-                .verify::<T>(token)
-                .map(Some)
-                .map_err(BearerRejection::Invalid)
-        }
+    let authorization = request.headers().get_all(header::AUTHORIZATION);
+    let mut authorization = authorization.map(HeaderValue::as_bytes).peekable();
+    if authorization.peek().is_none() {
+        return Ok(None);
     }
+    let verifier = request
+        .app_data::<web::Data<Verifier>>()
+        .ok_or(BearerRejection::MissingVerifier)?;
+    verifier
+        .verify_bearer(authorization)
+        .map_err(BearerRejection::Refused)
 }
 
 impl<T: DeserializeOwned> FromRequest for Bearer<T> {
@@ -142,7 +132,11 @@ impl<T: DeserializeOwned> FromRequest for Bearer<T> {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(verify(request).and_then(|claims| claims.map(Bearer).ok_or(BearerRejection::Missing)))
+        ready(verify(request).and_then(|claims| {
+            claims
+                .map(Bearer)
+                .ok_or(BearerRejection::Refused(BearerRefusal::Missing))
+        }))
     }
 }
 

@@ -17,41 +17,31 @@
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use latchkey_session::OriginHeaders;
 #[doc(no_inline)]
 pub use latchkey_session::{
-    InvalidOrigin, OriginAllowed, OriginConfigError, OriginPolicy, OriginPolicyBuilder,
-    OriginRefusal, OriginVerdict, TokenRefusal, CSRF_SESSION_KEY,
+    CsrfProtection, CsrfRefusal, InvalidOrigin, OriginAllowed, OriginConfigError, OriginPolicy,
+    OriginPolicyBuilder, OriginRefusal, OriginVerdict, TokenRefusal, CSRF_SESSION_KEY,
+    DEFAULT_CSRF_HEADER,
 };
-use latchkey_session::{OriginHeaders, RequestMethod};
-
-/// The default request header that carries the synchronizer token.
-pub const DEFAULT_CSRF_HEADER: &str = "x-csrf-token";
 
 /// `Sec-Fetch-Site` (Fetch Metadata), which actix-web has no constant for.
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
-/// The policy's verdict on `request`. Its own host is its `Host` header, or for HTTP/2 its URI
-/// authority — never `Forwarded`/`X-Forwarded-Host`, which a client can set.
-pub(crate) fn origin_verdict(
-    policy: &OriginPolicy,
-    method: RequestMethod,
-    request: &ServiceRequest,
-) -> OriginVerdict {
+/// The headers of `request` that the origin policy reads. Its own host is its `Host` header, or
+/// for HTTP/2 its URI authority — never `Forwarded`/`X-Forwarded-Host`, which a client can set.
+pub(crate) fn origin_headers(request: &ServiceRequest) -> OriginHeaders<'_> {
     let headers = request.headers();
     let named = |name| headers.get(name).map(HeaderValue::as_bytes);
-    let host = named(header::HOST).or_else(|| {
-        request
-            .uri()
-            .authority()
-            .map(|authority| authority.as_str().as_bytes())
-    });
-    policy.check(
-        method,
-        &OriginHeaders {
-            host,
-            origin: named(header::ORIGIN),
-            referer: named(header::REFERER),
-            sec_fetch_site: named(SEC_FETCH_SITE),
-        },
-    )
+    OriginHeaders {
+        host: named(header::HOST).or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str().as_bytes())
+        }),
+        origin: named(header::ORIGIN),
+        referer: named(header::REFERER),
+        sec_fetch_site: named(SEC_FETCH_SITE),
+    }
 }

@@ -18,32 +18,20 @@ pub(crate) fn json_error(status: StatusCode, code: &'static str) -> HttpResponse
 
 /// A state-changing request failed a CSRF check: `403 Forbidden`, `{"error":"forbidden"}`.
 ///
-/// The reason comes from [`latchkey_session`]'s policy and is logged (at `debug`), never sent.
+/// The [`CsrfRefusal`](latchkey_session::CsrfRefusal) comes from [`latchkey_session`]'s policy
+/// and is logged (at `debug`), never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CsrfRejection {
-    /// The origin check refused the request (a foreign or `null` `Origin`, a foreign `Referer`,
-    /// a cross-site request without `Origin`, …).
-    Origin(latchkey_session::OriginRefusal),
-    /// The session holds a CSRF token and the request did not repeat it in the CSRF header.
-    Token(latchkey_session::TokenRefusal),
-}
+pub struct CsrfRejection(pub latchkey_session::CsrfRefusal);
 
 impl std::fmt::Display for CsrfRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CsrfRejection::Origin(refusal) => write!(f, "origin not allowed ({refusal})"),
-            CsrfRejection::Token(refusal) => write!(f, "synchronizer token refused ({refusal})"),
-        }
+        self.0.fmt(f)
     }
 }
 
 impl std::error::Error for CsrfRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CsrfRejection::Origin(refusal) => Some(refusal),
-            CsrfRejection::Token(refusal) => Some(refusal),
-        }
+        Some(&self.0)
     }
 }
 
@@ -53,33 +41,32 @@ impl ResponseError for CsrfRejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        tracing::debug!(reason = %self, "CSRF protection refused a request");
+        tracing::debug!(reason = %self.0, "CSRF protection refused a request");
         json_error(self.status_code(), "forbidden")
     }
 }
 
-/// Why a request could not use its session.
+/// Why a request could not use its session: `503` `{"error":"service_unavailable"}` when the
+/// store is unavailable ([`is_unavailable`](latchkey_session::SessionError::is_unavailable)),
+/// else `500` `{"error":"internal_error"}`; the cause is logged, never sent.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SessionRejection {
     /// The route is not wrapped in [`SessionMiddleware`](crate::SessionMiddleware): a programming
-    /// error, answered with `500` and logged.
+    /// error.
     MissingMiddleware,
-    /// The session store is unavailable, timed out or full: `503`, `{"error":"service_unavailable"}`.
-    Unavailable(latchkey_session::SessionError),
-    /// Any other session failure: `500`, `{"error":"internal_error"}`.
-    Internal(latchkey_session::SessionError),
+    /// The session failed (the store, the data, the cap…).
+    Session(latchkey_session::SessionError),
 }
 
 impl std::fmt::Display for SessionRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        match self {
             SessionRejection::MissingMiddleware => {
-                "Session extracted on a route without SessionMiddleware"
+                f.write_str("Session extracted on a route without SessionMiddleware")
             }
-            SessionRejection::Unavailable(_) => "the session store is unavailable",
-            SessionRejection::Internal(_) => "the session could not be used",
-        })
+            SessionRejection::Session(inner) => inner.fmt(f),
+        }
     }
 }
 
@@ -87,46 +74,36 @@ impl std::error::Error for SessionRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SessionRejection::MissingMiddleware => None,
-            SessionRejection::Unavailable(inner) | SessionRejection::Internal(inner) => Some(inner),
+            SessionRejection::Session(inner) => Some(inner),
         }
     }
 }
 
 impl From<latchkey_session::SessionError> for SessionRejection {
     fn from(inner: latchkey_session::SessionError) -> Self {
-        if inner.is_unavailable() {
-            SessionRejection::Unavailable(inner)
-        } else {
-            SessionRejection::Internal(inner)
-        }
+        SessionRejection::Session(inner)
     }
 }
 
 impl ResponseError for SessionRejection {
     fn status_code(&self) -> StatusCode {
         match self {
-            SessionRejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            SessionRejection::MissingMiddleware | SessionRejection::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
+            SessionRejection::Session(inner) if inner.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let code = match self {
-            SessionRejection::MissingMiddleware => {
-                tracing::error!("{self}");
-                "internal_error"
-            }
-            SessionRejection::Unavailable(inner) => {
-                tracing::warn!(error = %inner, source = ?std::error::Error::source(inner), "{self}: 503");
-                "service_unavailable"
-            }
-            SessionRejection::Internal(inner) => {
-                tracing::error!(error = %inner, source = ?std::error::Error::source(inner), "{self}: 500");
-                "internal_error"
-            }
-        };
-        json_error(self.status_code(), code)
+        let status = self.status_code();
+        let source = std::error::Error::source(self).and_then(std::error::Error::source);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, ?source, "session store unavailable: 503");
+            json_error(status, "service_unavailable")
+        } else {
+            tracing::error!(error = %self, ?source, "session failure: 500");
+            json_error(status, "internal_error")
+        }
     }
 }

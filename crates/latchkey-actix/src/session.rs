@@ -10,11 +10,11 @@ use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceRes
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, ResponseError};
 use latchkey_session::{
-    join_cookie_headers, OriginConfigError, OriginPolicy, RequestHeaders, RequestMethod,
-    RequestOutcome, SessionManager, SessionResponse,
+    join_cookie_headers, CsrfProtection, OriginConfigError, OriginPolicy, RequestHeaders,
+    RequestMethod, RequestOutcome, SessionManager, SessionResponse,
 };
 
-use crate::csrf::{origin_verdict, DEFAULT_CSRF_HEADER};
+use crate::csrf::origin_headers;
 use crate::rejection::{json_error, CsrfRejection, SessionRejection};
 
 /// actix-web middleware that gives each request a lazily loaded [`Session`] from a
@@ -62,8 +62,7 @@ pub struct SessionMiddleware {
 #[derive(Debug, Clone)]
 struct Config {
     manager: SessionManager,
-    origin_policy: Option<OriginPolicy>,
-    csrf_header: Option<HeaderName>,
+    csrf: CsrfProtection,
 }
 
 impl SessionMiddleware {
@@ -74,15 +73,25 @@ impl SessionMiddleware {
         Self {
             config: Arc::new(Config {
                 manager,
-                origin_policy: Some(OriginPolicy::new()),
-                csrf_header: Some(HeaderName::from_static(DEFAULT_CSRF_HEADER)),
+                csrf: CsrfProtection::new(),
             }),
         }
     }
 
-    fn config_mut(&mut self) -> &mut Config {
+    /// Replaces the CSRF settings with `change(current)`, or leaves them when it fails.
+    fn csrf_mut<E>(
+        &mut self,
+        change: impl FnOnce(CsrfProtection) -> Result<CsrfProtection, E>,
+    ) -> Result<(), E> {
         // Configured before `App::wrap`; a config already shared with a clone is copied.
-        Arc::make_mut(&mut self.config)
+        let config = Arc::make_mut(&mut self.config);
+        config.csrf = change(config.csrf.clone())?;
+        Ok(())
+    }
+
+    fn set_csrf(mut self, change: impl FnOnce(CsrfProtection) -> CsrfProtection) -> Self {
+        let _: Result<(), std::convert::Infallible> = self.csrf_mut(|csrf| Ok(change(csrf)));
+        self
     }
 
     /// Also accept unsafe requests from `origin` (`scheme://host[:port]`), e.g. a front end on
@@ -99,9 +108,7 @@ impl SessionMiddleware {
     ///
     /// [`OriginConfigError`] when `origin` is not a valid origin (for example, no scheme).
     pub fn with_allowed_origin(mut self, origin: &str) -> Result<Self, OriginConfigError> {
-        let config = self.config_mut();
-        let policy = config.origin_policy.take().unwrap_or_default();
-        config.origin_policy = Some(policy.to_builder().allowed_origin(origin).build()?);
+        self.csrf_mut(|csrf| csrf.with_allowed_origin(origin))?;
         Ok(self)
     }
 
@@ -117,9 +124,8 @@ impl SessionMiddleware {
     /// # Ok::<(), latchkey_session::OriginConfigError>(())
     /// ```
     #[must_use]
-    pub fn with_origin_policy(mut self, policy: Option<OriginPolicy>) -> Self {
-        self.config_mut().origin_policy = policy;
-        self
+    pub fn with_origin_policy(self, policy: Option<OriginPolicy>) -> Self {
+        self.set_csrf(|csrf| csrf.with_origin_policy(policy))
     }
 
     /// Turns the synchronizer-token check on (`true`, the default) or off.
@@ -130,17 +136,8 @@ impl SessionMiddleware {
     /// # let _ = middleware;
     /// ```
     #[must_use]
-    pub fn with_csrf_token(mut self, enabled: bool) -> Self {
-        let config = self.config_mut();
-        config.csrf_header = if enabled {
-            config
-                .csrf_header
-                .take()
-                .or(Some(HeaderName::from_static(DEFAULT_CSRF_HEADER)))
-        } else {
-            None
-        };
-        self
+    pub fn with_csrf_token(self, enabled: bool) -> Self {
+        self.set_csrf(|csrf| csrf.with_token(enabled))
     }
 
     /// The header that carries the synchronizer token (default `x-csrf-token`); turns the token
@@ -154,9 +151,8 @@ impl SessionMiddleware {
     /// # let _ = middleware;
     /// ```
     #[must_use]
-    pub fn with_csrf_header(mut self, name: HeaderName) -> Self {
-        self.config_mut().csrf_header = Some(name);
-        self
+    pub fn with_csrf_header(self, name: HeaderName) -> Self {
+        self.set_csrf(|csrf| csrf.with_token_header(name.as_str()))
     }
 
     /// The manager behind this middleware.
@@ -209,13 +205,13 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let method = RequestMethod::from_name(request.method().as_str());
-        if !method.is_safe() {
-            if let Some(policy) = &self.config.origin_policy {
-                if let Some(refusal) = origin_verdict(policy, method, &request).refusal() {
-                    let refused = request.error_response(CsrfRejection::Origin(refusal));
-                    return Box::pin(ready(Ok(refused.map_into_right_body())));
-                }
-            }
+        if let Err(refusal) = self
+            .config
+            .csrf
+            .check_origin(method, &origin_headers(&request))
+        {
+            let refused = request.error_response(CsrfRejection(refusal));
+            return Box::pin(ready(Ok(refused.map_into_right_body())));
         }
         // Reading the headers and verifying the cookie need no store access: done here, before
         // the handler, and the store is read only when the handler uses the session.
@@ -237,24 +233,18 @@ where
             manager.session(input)
         };
         request.extensions_mut().insert(Session(session.clone()));
-        let csrf_header = if method.is_safe() {
-            None
-        } else {
-            self.config.csrf_header.clone()
-        };
+        let config = Arc::clone(&self.config);
         let service = Rc::clone(&self.service);
         Box::pin(async move {
-            if let Some(name) = csrf_header {
-                let presented = request.headers().get(&name).map(HeaderValue::as_bytes);
-                let refusal = match session.check_csrf_token(presented).await {
-                    Ok(verdict) => verdict.refusal().map(CsrfRejection::Token),
-                    Err(error) => {
-                        let failed = request.error_response(SessionRejection::from(error));
-                        return Ok(failed.map_into_right_body());
-                    }
+            if let Some(name) = config.csrf.token_header(method) {
+                let presented = request.headers().get(name).map(HeaderValue::as_bytes);
+                let refused: Option<Error> = match session.check_csrf_header(presented).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(refusal)) => Some(CsrfRejection(refusal).into()),
+                    Err(error) => Some(SessionRejection::from(error).into()),
                 };
-                if let Some(refusal) = refusal {
-                    return Ok(request.error_response(refusal).map_into_right_body());
+                if let Some(refused) = refused {
+                    return Ok(request.error_response(refused).map_into_right_body());
                 }
             }
             let response = match service.call(request).await {

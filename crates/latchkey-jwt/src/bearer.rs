@@ -78,6 +78,102 @@ where
     BearerCredentials::Token(token)
 }
 
+/// Why a request's bearer credentials were refused. Adapters answer `401 Unauthorized` with
+/// [`challenge`](Self::challenge) in `WWW-Authenticate` and [`code`](Self::code) as the only
+/// body (RFC 6750 §3); the reason is for logs. Neither `Display` nor `Debug` shows the token.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BearerRefusal {
+    /// No bearer token was offered (no `Authorization` header, or another scheme).
+    Missing,
+    /// A `Bearer` header that holds no usable token ([`BearerCredentials::Malformed`]).
+    Malformed,
+    /// The token failed a check of the [`Verifier`](crate::Verifier).
+    Invalid(crate::Error),
+}
+
+impl BearerRefusal {
+    /// The `WWW-Authenticate` challenge: a bare `Bearer` when no token was offered, else
+    /// `Bearer error="invalid_token"`.
+    #[must_use]
+    pub fn challenge(&self) -> &'static str {
+        match self {
+            BearerRefusal::Missing => "Bearer",
+            BearerRefusal::Malformed | BearerRefusal::Invalid(_) => {
+                "Bearer error=\"invalid_token\""
+            }
+        }
+    }
+
+    /// The short error code for the response body: `unauthorized` or `invalid_token`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            BearerRefusal::Missing => "unauthorized",
+            BearerRefusal::Malformed | BearerRefusal::Invalid(_) => "invalid_token",
+        }
+    }
+}
+
+impl std::fmt::Display for BearerRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BearerRefusal::Missing => f.write_str("no bearer token"),
+            BearerRefusal::Malformed => f.write_str("malformed bearer credentials"),
+            BearerRefusal::Invalid(_) => f.write_str("invalid bearer token"),
+        }
+    }
+}
+
+impl std::error::Error for BearerRefusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BearerRefusal::Missing | BearerRefusal::Malformed => None,
+            BearerRefusal::Invalid(error) => Some(error),
+        }
+    }
+}
+
+impl crate::Verifier {
+    /// The verified claims of the bearer token in a request's `Authorization` header values
+    /// (read with [`bearer_credentials`]); `Ok(None)` when the request offers none, so that a
+    /// route can treat authentication as optional and still refuse a bad token.
+    ///
+    /// ```
+    /// use latchkey_jwt::{Algorithm, BearerRefusal, Claims, HmacKey, Signer, Validation, Verifier};
+    ///
+    /// let key = HmacKey::from_secret(Algorithm::HS256, &[7; 32])?;
+    /// let token = Signer::new(key.clone()).sign(&Claims { exp: Some(4_000_000_000), ..Claims::new(()) })?;
+    /// let verifier = Verifier::new(key, Validation::builder().build()?);
+    /// let header = format!("Bearer {token}");
+    /// assert!(verifier.verify_bearer::<(), _>([header.as_bytes()])?.is_some());
+    /// assert!(verifier.verify_bearer::<(), _>(std::iter::empty())?.is_none());
+    /// let refused = verifier.verify_bearer::<(), _>([&b"Bearer x.y.z"[..]]).unwrap_err();
+    /// assert_eq!(refused.challenge(), r#"Bearer error="invalid_token""#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BearerRefusal::Malformed`] or [`BearerRefusal::Invalid`]; never `Missing`.
+    pub fn verify_bearer<'a, T, I>(
+        &self,
+        authorization: I,
+    ) -> Result<Option<crate::Claims<T>>, BearerRefusal>
+    where
+        T: serde::de::DeserializeOwned,
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        match bearer_credentials(authorization) {
+            BearerCredentials::Absent => Ok(None),
+            BearerCredentials::Malformed => Err(BearerRefusal::Malformed),
+            BearerCredentials::Token(token) => {
+                self.verify(token).map(Some).map_err(BearerRefusal::Invalid)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

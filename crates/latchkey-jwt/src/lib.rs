@@ -13,7 +13,7 @@ mod scratch;
 mod strict_ser;
 mod validation;
 
-pub use bearer::{bearer_credentials, BearerCredentials};
+pub use bearer::{bearer_credentials, BearerCredentials, BearerRefusal};
 pub use claims::{Audience, Claim, Claims};
 pub use error::{Error, ErrorKind, Malformed, Part};
 pub use header::Header;

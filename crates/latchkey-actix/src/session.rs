@@ -78,19 +78,15 @@ impl SessionMiddleware {
         }
     }
 
-    /// Replaces the CSRF settings with `change(current)`, or leaves them when it fails.
-    fn csrf_mut<E>(
-        &mut self,
-        change: impl FnOnce(CsrfProtection) -> Result<CsrfProtection, E>,
-    ) -> Result<(), E> {
-        // Configured before `App::wrap`; a config already shared with a clone is copied.
-        let config = Arc::make_mut(&mut self.config);
-        config.csrf = change(config.csrf.clone())?;
-        Ok(())
+    /// The CSRF settings, to change before `App::wrap` (a config already shared with a clone is
+    /// copied first).
+    fn csrf_mut(&mut self) -> &mut CsrfProtection {
+        &mut Arc::make_mut(&mut self.config).csrf
     }
 
     fn set_csrf(mut self, change: impl FnOnce(CsrfProtection) -> CsrfProtection) -> Self {
-        let _: Result<(), std::convert::Infallible> = self.csrf_mut(|csrf| Ok(change(csrf)));
+        let csrf = self.csrf_mut();
+        *csrf = change(std::mem::take(csrf));
         self
     }
 
@@ -108,7 +104,8 @@ impl SessionMiddleware {
     ///
     /// [`OriginConfigError`] when `origin` is not a valid origin (for example, no scheme).
     pub fn with_allowed_origin(mut self, origin: &str) -> Result<Self, OriginConfigError> {
-        self.csrf_mut(|csrf| csrf.with_allowed_origin(origin))?;
+        let csrf = self.csrf_mut();
+        *csrf = csrf.clone().with_allowed_origin(origin)?;
         Ok(self)
     }
 

@@ -575,5 +575,29 @@ async fn the_page_and_cors_for_another_origin(framework: Framework) {
         signup.headers()["access-control-allow-origin"],
         "http://localhost:5173"
     );
+
+    // With CORS on, the service's own origin (browsers send it on same-origin POSTs) still
+    // passes, and a foreign origin's POST still meets the CSRF check's opaque 403.
+    let own = c
+        .post(server.url("/signup"))
+        .header("origin", &server.base)
+        .json(&creds("frank123", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::CREATED);
+    let foreign = c
+        .post(server.url("/signup"))
+        .header("origin", "https://evil.example")
+        .json(&creds("mallory1", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    assert_eq!(foreign.text().await.unwrap(), r#"{"error":"forbidden"}"#);
     server.stop().await;
 }

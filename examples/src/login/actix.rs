@@ -97,20 +97,21 @@ impl LoginApp {
 }
 
 /// CORS for the listed origins: credentials allowed, methods GET/POST/DELETE, headers
-/// `Content-Type` and `X-CSRF-Token`, as the axum router's `CorsLayer`. actix-cors refuses a
-/// request whose `Origin` it does not allow, so the service's own origin (which browsers send on
-/// same-origin POSTs) is allowed too; only listed origins are cross-origin grants.
+/// `Content-Type` and `X-CSRF-Token`, as the axum router's `CorsLayer`. Any other origin is
+/// served without CORS headers rather than refused (`block_on_origin_mismatch(false)`, also
+/// actix-cors 0.7's default), again as on axum, so a foreign unsafe request meets the CSRF
+/// origin check and its opaque 403. The list is matched as an [`OriginPolicy`] with no own host,
+/// which allows exactly the listed origins, normalised like the CSRF check's.
 fn cors(policy: Arc<OriginPolicy>) -> Cors {
     Cors::default()
-        .allowed_origin_fn(move |origin, head| {
+        .allowed_origin_fn(move |origin, _head| {
             let headers = OriginHeaders {
-                host: head.headers().get(header::HOST).map(|v| v.as_bytes()),
                 origin: Some(origin.as_bytes()),
-                referer: None,
-                sec_fetch_site: None,
+                ..OriginHeaders::default()
             };
             policy.check(RequestMethod::Unsafe, &headers).is_allowed()
         })
+        .block_on_origin_mismatch(false)
         .supports_credentials()
         .allowed_methods([Method::GET, Method::POST, Method::DELETE])
         .allowed_headers([

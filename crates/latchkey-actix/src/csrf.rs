@@ -1,7 +1,8 @@
 //! Cross-site request forgery defences for cookie-authenticated routes.
 //!
 //! The policy is [`latchkey_session`]'s (so every adapter decides alike); this crate only reads
-//! the headers and answers `403` ([`crate::CsrfRejection`]). Two independent checks, both on by
+//! the headers and answers a refusal ([`CsrfRefusal`]) with `403 Forbidden` and
+//! `{"error":"forbidden"}`. Two independent checks, both on by
 //! default in [`SessionMiddleware`](crate::SessionMiddleware):
 //!
 //! - **Origin check** ([`OriginPolicy`]): a request with an unsafe method (anything but `GET`,

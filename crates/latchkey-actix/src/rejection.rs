@@ -16,34 +16,12 @@ pub(crate) fn json_error(status: StatusCode, code: &'static str) -> HttpResponse
         .body(format!("{{\"error\":\"{code}\"}}"))
 }
 
-/// A state-changing request failed a CSRF check: `403 Forbidden`, `{"error":"forbidden"}`.
-///
-/// The [`CsrfRefusal`](latchkey_session::CsrfRefusal) comes from [`latchkey_session`]'s policy
-/// and is logged (at `debug`), never sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CsrfRejection(pub latchkey_session::CsrfRefusal);
-
-impl std::fmt::Display for CsrfRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for CsrfRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-impl ResponseError for CsrfRejection {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::FORBIDDEN
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        tracing::debug!(reason = %self.0, "CSRF protection refused a request");
-        json_error(self.status_code(), "forbidden")
-    }
+/// The answer to a state-changing request that a CSRF defence refused: `403 Forbidden`,
+/// `{"error":"forbidden"}`. The [`CsrfRefusal`](latchkey_session::CsrfRefusal) comes from
+/// [`latchkey_session`]'s policy and is logged (at `debug`), never sent.
+pub(crate) fn forbidden(refusal: latchkey_session::CsrfRefusal) -> HttpResponse {
+    tracing::debug!(reason = %refusal, "CSRF protection refused a request");
+    json_error(StatusCode::FORBIDDEN, "forbidden")
 }
 
 /// Why a request could not use its session: `503` `{"error":"service_unavailable"}` when the

@@ -15,7 +15,7 @@ use latchkey_session::{
 };
 
 use crate::csrf::origin_headers;
-use crate::rejection::{json_error, CsrfRejection, SessionRejection};
+use crate::rejection::{forbidden, json_error, SessionRejection};
 
 /// actix-web middleware that gives each request a lazily loaded [`Session`] from a
 /// [`SessionManager`] and, after the handler, adds the `Set-Cookie` the manager decides on.
@@ -207,7 +207,7 @@ where
             .csrf
             .check_origin(method, &origin_headers(&request))
         {
-            let refused = request.error_response(CsrfRejection(refusal));
+            let refused = request.into_response(forbidden(refusal));
             return Box::pin(ready(Ok(refused.map_into_right_body())));
         }
         // Reading the headers and verifying the cookie need no store access: done here, before
@@ -235,13 +235,13 @@ where
         Box::pin(async move {
             if let Some(name) = config.csrf.token_header(method) {
                 let presented = request.headers().get(name).map(HeaderValue::as_bytes);
-                let refused: Option<Error> = match session.check_csrf_header(presented).await {
+                let refused = match session.check_csrf_header(presented).await {
                     Ok(Ok(())) => None,
-                    Ok(Err(refusal)) => Some(CsrfRejection(refusal).into()),
-                    Err(error) => Some(SessionRejection::from(error).into()),
+                    Ok(Err(refusal)) => Some(forbidden(refusal)),
+                    Err(error) => Some(SessionRejection::from(error).error_response()),
                 };
                 if let Some(refused) = refused {
-                    return Ok(request.error_response(refused).map_into_right_body());
+                    return Ok(request.into_response(refused).map_into_right_body());
                 }
             }
             let response = match service.call(request).await {

@@ -1,7 +1,7 @@
 //! Cross-site request forgery defences for cookie-authenticated routes.
 //!
 //! The policy is [`latchkey_session`]'s (so every adapter decides alike); this module only reads
-//! the headers and maps a refusal to `403` ([`crate::CsrfRejection`]). Two
+//! the headers and answers a refusal ([`CsrfRefusal`]) with `403 Forbidden` and `{"error":"forbidden"}`. Two
 //! independent checks, both on by default in [`SessionLayer`](crate::SessionLayer):
 //!
 //! - **Origin check** ([`OriginCheck`], around an [`OriginPolicy`]): a request with an unsafe method
@@ -25,7 +25,7 @@ pub use latchkey_session::{
 };
 use latchkey_session::{OriginHeaders, RequestMethod};
 
-use crate::rejection::{CsrfRejection, SessionRejection};
+use crate::rejection::{forbidden, SessionRejection};
 
 /// `Sec-Fetch-Site` (Fetch Metadata), which `http` has no constant for.
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -160,7 +160,7 @@ pub(crate) async fn check_csrf_token(
         .await
     {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(refusal)) => Err(CsrfRejection(refusal).into_response()),
+        Ok(Err(refusal)) => Err(forbidden(refusal)),
         Err(error) => Err(SessionRejection::from(error).into_response()),
     }
 }

@@ -20,7 +20,7 @@ use crate::csrf::{
     check_csrf_token, origin_headers, request_authority, CsrfProtection, OriginCheck,
     OriginConfigError,
 };
-use crate::rejection::{json_error, CsrfRejection, SessionRejection};
+use crate::rejection::{forbidden, json_error, SessionRejection};
 
 /// A tower [`Layer`] that gives each request a lazily loaded [`Session`] from a
 /// [`SessionManager`] and, after the handler, adds the `Set-Cookie` the manager decides on.
@@ -327,9 +327,7 @@ where
         let authority = request_authority(request.headers(), request.uri());
         let origin = origin_headers(request.headers(), authority);
         if let Err(refusal) = config.csrf.check_origin(method, &origin) {
-            return boxed(Box::pin(async move {
-                Ok(CsrfRejection(refusal).into_response())
-            }));
+            return boxed(Box::pin(async move { Ok(forbidden(refusal)) }));
         }
         // Reading the headers and verifying the cookie need no store access, so they happen
         // here, before the request goes to the inner service.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use latchkey::session::{MemoryStore, SessionStore};
 use serde_json::{json, Value};
-use support::{require, Server, CHROMEDRIVER, CHROMIUM};
+use support::{require, Framework, Server, CHROMEDRIVER, CHROMIUM};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -203,7 +203,7 @@ async fn open_browser(driver: &Driver) -> Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_log_in_see_this_device_and_log_out_in_chromium() {
     let store = Arc::new(MemoryStore::new());
-    let server = Server::start(store.clone()).await;
+    let server = Server::start(Framework::Axum, store.clone()).await;
     let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
     let browser = open_browser(&driver).await;
 

@@ -1,5 +1,10 @@
 //! End to end: the login example served on a loopback port, driven by reqwest clients with cookie
-//! jars, on the in-memory store.
+//! jars, on the in-memory store. Every test body runs twice: against the axum `login` server and
+//! against the actix-web `actix_login` one (`on_both_servers!`).
+
+// The test bodies are plain `async fn`s run by the two `#[tokio::test]`s `on_both_servers!`
+// generates, so clippy's allow-unwrap-in-tests does not see them as tests.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
@@ -10,14 +15,22 @@ use latchkey::session::{MemoryStore, SessionStore};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::{
-    bare_client, client, cookie_pair, creds, login, set_cookie, signup_and_login, Server,
+    bare_client, client, cookie_pair, creds, login, set_cookie, signup_and_login, Framework, Server,
 };
+
+on_both_servers!(
+    full_login_flow_with_two_devices,
+    health_and_anonymous_me_store_nothing_and_set_no_cookie,
+    bad_input_gets_the_right_4xx_never_a_5xx,
+    wrong_password_and_unknown_user_look_the_same,
+    the_page_and_cors_for_another_origin,
+);
 
 const PASSWORD: &str = "s3cret!pw";
 
-async fn memory_server() -> (Server, Arc<MemoryStore>) {
+async fn memory_server(framework: Framework) -> (Server, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
-    let server = Server::start(store.clone()).await;
+    let server = Server::start(framework, store.clone()).await;
     (server, store)
 }
 
@@ -27,9 +40,8 @@ async fn me(server: &Server, client: &reqwest::Client) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_login_flow_with_two_devices() {
-    let (server, _store) = memory_server().await;
+async fn full_login_flow_with_two_devices(framework: Framework) {
+    let (server, _store) = memory_server(framework).await;
     let one = client("device-one/1.0");
     let two = client("device-two/2.0");
 
@@ -175,9 +187,8 @@ async fn full_login_flow_with_two_devices() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_and_anonymous_me_store_nothing_and_set_no_cookie() {
-    let (server, store) = memory_server().await;
+async fn health_and_anonymous_me_store_nothing_and_set_no_cookie(framework: Framework) {
+    let (server, store) = memory_server(framework).await;
     let anonymous = client("probe/1.0");
     for _ in 0..1_000 {
         let response = anonymous.get(server.url("/health")).send().await.unwrap();
@@ -194,9 +205,8 @@ async fn health_and_anonymous_me_store_nothing_and_set_no_cookie() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_gets_the_right_4xx_never_a_5xx() {
-    let (server, _store) = memory_server().await;
+async fn bad_input_gets_the_right_4xx_never_a_5xx(framework: Framework) {
+    let (server, _store) = memory_server(framework).await;
     let c = bare_client();
     let post_raw = |path: &'static str, body: Vec<u8>, json: bool| {
         let mut request = c.post(server.url(path)).body(body);
@@ -434,9 +444,8 @@ async fn bad_input_gets_the_right_4xx_never_a_5xx() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_and_unknown_user_look_the_same() {
-    let (server, _store) = memory_server().await;
+async fn wrong_password_and_unknown_user_look_the_same(framework: Framework) {
+    let (server, _store) = memory_server(framework).await;
     let c = bare_client();
     let response = c
         .post(server.url("/signup"))
@@ -488,14 +497,24 @@ fn a_cors_origin_without_a_scheme_is_refused_at_start_up() {
         matches!(error, latchkey_examples::login::BuildError::CsrfOrigin(_)),
         "{error}"
     );
+    let users = latchkey_examples::login::Users::new().expect("users");
+    let error = latchkey_examples::login::actix::LoginApp::new(
+        Arc::new(MemoryStore::new()),
+        users,
+        &config,
+    )
+    .expect_err("the actix app refuses it the same way");
+    assert!(
+        matches!(error, latchkey_examples::login::BuildError::CsrfOrigin(_)),
+        "{error}"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_and_cors_for_another_origin() {
+async fn the_page_and_cors_for_another_origin(framework: Framework) {
     let store = Arc::new(MemoryStore::new());
     let mut config = support::test_config();
     config.cors_origins = vec!["http://localhost:5173".to_owned()];
-    let server = Server::start_with(store, config).await;
+    let server = Server::start_with(framework, store, config).await;
     let c = bare_client();
 
     let page = c.get(server.url("/")).send().await.unwrap();
@@ -556,5 +575,29 @@ async fn the_page_and_cors_for_another_origin() {
         signup.headers()["access-control-allow-origin"],
         "http://localhost:5173"
     );
+
+    // With CORS on, the service's own origin (browsers send it on same-origin POSTs) still
+    // passes, and a foreign origin's POST still meets the CSRF check's opaque 403.
+    let own = c
+        .post(server.url("/signup"))
+        .header("origin", &server.base)
+        .json(&creds("frank123", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::CREATED);
+    let foreign = c
+        .post(server.url("/signup"))
+        .header("origin", "https://evil.example")
+        .json(&creds("mallory1", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    assert_eq!(foreign.text().await.unwrap(), r#"{"error":"forbidden"}"#);
     server.stop().await;
 }

@@ -3,18 +3,23 @@
 //! Needs `redis-server` installed; without it the test fails with a message saying how to install
 //! it (it never skips).
 
+// The test bodies are plain `async fn`s run by the two `#[tokio::test]`s `on_both_servers!`
+// generates, so clippy's allow-unwrap-in-tests does not see them as tests.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use latchkey_examples::login;
 use latchkey_testkit::redis::RedisServer;
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{bare_client, client, creds, login as log_in, signup_and_login, Server};
+use support::{bare_client, client, creds, login as log_in, signup_and_login, Framework, Server};
 
 const PASSWORD: &str = "s3cret!pw";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_flow_on_redis_with_an_outage_and_recovery() {
+on_both_servers!(login_flow_on_redis_with_an_outage_and_recovery);
+
+async fn login_flow_on_redis_with_an_outage_and_recovery(framework: Framework) {
     let mut redis = tokio::task::spawn_blocking(RedisServer::start)
         .await
         .unwrap()
@@ -26,7 +31,7 @@ async fn login_flow_on_redis_with_an_outage_and_recovery() {
     );
     let (store, name) = login::session_store(Some(&url)).unwrap();
     assert!(name.starts_with("redis at redis://127.0.0.1:"), "{name}");
-    let server = Server::start(store.clone()).await;
+    let server = Server::start(framework, store.clone()).await;
 
     let one = client("device-one/1.0");
     let two = client("device-two/2.0");

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use latchkey_jwt::{Claims, Verifier};
+use latchkey_jwt::{BearerRefusal, Claims, Verifier};
 use serde::de::DeserializeOwned;
 
 use crate::rejection::json_error;
@@ -38,95 +38,43 @@ use crate::rejection::json_error;
 #[derive(Debug, Clone)]
 pub struct Bearer<T = ()>(pub Claims<T>);
 
-/// Why a bearer token was refused: always `401 Unauthorized` with a `WWW-Authenticate` challenge.
+/// Why a bearer token was refused: always `401 Unauthorized`, with the RFC 6750 challenge of
+/// the [`BearerRefusal`] in `WWW-Authenticate` (`Bearer`, or `Bearer error="invalid_token"`) and
+/// `{"error":"unauthorized"}` or `{"error":"invalid_token"}`. The refusal (with the JWT error) is
+/// kept for logs and tests, and logged at debug level, never sent.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum BearerRejection {
-    /// No `Authorization: Bearer` header: `WWW-Authenticate: Bearer`, `{"error":"unauthorized"}`.
-    Missing,
-    /// An `Authorization: Bearer` header that holds no usable token (several headers, bytes that
-    /// are not text, an empty token): answered like [`Invalid`](Self::Invalid).
-    Malformed,
-    /// The token failed a check: `WWW-Authenticate: Bearer error="invalid_token"`,
-    /// `{"error":"invalid_token"}`. The error is kept for logs and tests, never sent.
-    Invalid(latchkey_jwt::Error),
+pub struct BearerRejection(pub BearerRefusal);
+
+impl From<BearerRefusal> for BearerRejection {
+    fn from(refusal: BearerRefusal) -> Self {
+        Self(refusal)
+    }
 }
 
 impl std::fmt::Display for BearerRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BearerRejection::Missing => f.write_str("no bearer token"),
-            BearerRejection::Malformed => f.write_str("malformed bearer credentials"),
-            BearerRejection::Invalid(_) => f.write_str("invalid bearer token"),
-        }
+        self.0.fmt(f)
     }
 }
 
 impl std::error::Error for BearerRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BearerRejection::Missing | BearerRejection::Malformed => None,
-            BearerRejection::Invalid(error) => Some(error),
-        }
+        Some(&self.0)
     }
 }
 
 impl IntoResponse for BearerRejection {
     fn into_response(self) -> Response {
-        let (challenge, code) = match &self {
-            BearerRejection::Missing => (HeaderValue::from_static("Bearer"), "unauthorized"),
-            BearerRejection::Malformed | BearerRejection::Invalid(_) => {
-                tracing::debug!(reason = %self, source = ?std::error::Error::source(&self), "bearer token refused");
-                (
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                    "invalid_token",
-                )
-            }
-        };
-        let mut response = json_error(StatusCode::UNAUTHORIZED, code);
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, challenge);
+        if !matches!(self.0, BearerRefusal::Missing) {
+            tracing::debug!(reason = %self.0, source = ?std::error::Error::source(&self.0), "bearer token refused");
+        }
+        let mut response = json_error(StatusCode::UNAUTHORIZED, self.0.code());
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(self.0.challenge()),
+        );
         response
     }
-}
-
-/// What the `Authorization` header holds, as far as bearer tokens go.
-enum Presented<'a> {
-    /// No header, or a scheme other than Bearer.
-    Absent,
-    /// `Bearer <token>`.
-    Token(&'a str),
-    /// A Bearer header that cannot be a token (several headers, bad bytes, empty token).
-    Garbage,
-}
-
-fn presented(headers: &HeaderMap) -> Presented<'_> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Presented::Absent;
-    };
-    let Ok(text) = value.to_str() else {
-        return Presented::Garbage;
-    };
-    let Some((scheme, rest)) = text.split_once(' ') else {
-        return if text.eq_ignore_ascii_case("bearer") {
-            Presented::Garbage
-        } else {
-            Presented::Absent
-        };
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Presented::Absent;
-    }
-    if values.next().is_some() {
-        return Presented::Garbage;
-    }
-    let token = rest.trim_matches(' ');
-    if token.is_empty() || token.contains(' ') {
-        return Presented::Garbage;
-    }
-    Presented::Token(token)
 }
 
 impl<S, T> FromRequestParts<S> for Bearer<T>
@@ -138,11 +86,9 @@ where
     type Rejection = BearerRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match <Bearer<T> as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(Some(bearer)) => Ok(bearer),
-            Ok(None) => Err(BearerRejection::Missing),
-            Err(rejection) => Err(rejection),
-        }
+        <Bearer<T> as OptionalFromRequestParts<S>>::from_request_parts(parts, state)
+            .await?
+            .ok_or(BearerRejection(BearerRefusal::Missing))
     }
 }
 
@@ -158,16 +104,10 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match presented(&parts.headers) {
-            Presented::Absent => Ok(None),
-            Presented::Garbage => Err(BearerRejection::Malformed),
-            Presented::Token(token) => {
-                let verifier = Arc::<Verifier>::from_ref(state);
-                match verifier.verify::<T>(token) {
-                    Ok(claims) => Ok(Some(Bearer(claims))),
-                    Err(error) => Err(BearerRejection::Invalid(error)),
-                }
-            }
-        }
+        let verifier = Arc::<Verifier>::from_ref(state);
+        let authorization = parts.headers.get_all(header::AUTHORIZATION);
+        Ok(verifier
+            .verify_bearer(authorization.iter().map(HeaderValue::as_bytes))?
+            .map(Bearer))
     }
 }

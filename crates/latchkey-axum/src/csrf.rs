@@ -1,7 +1,7 @@
 //! Cross-site request forgery defences for cookie-authenticated routes.
 //!
 //! The policy is [`latchkey_session`]'s (so every adapter decides alike); this module only reads
-//! the headers and maps a refusal to `403` ([`crate::CsrfRejection`]). Two
+//! the headers and answers a refusal ([`CsrfRefusal`]) with `403 Forbidden` and `{"error":"forbidden"}`. Two
 //! independent checks, both on by default in [`SessionLayer`](crate::SessionLayer):
 //!
 //! - **Origin check** ([`OriginCheck`], around an [`OriginPolicy`]): a request with an unsafe method
@@ -19,23 +19,16 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Ur
 use axum::response::{IntoResponse, Response};
 #[doc(no_inline)]
 pub use latchkey_session::{
-    InvalidOrigin, OriginAllowed, OriginConfigError, OriginPolicy, OriginPolicyBuilder,
-    OriginRefusal, OriginVerdict, TokenRefusal, CSRF_SESSION_KEY,
+    CsrfProtection, CsrfRefusal, InvalidOrigin, OriginAllowed, OriginConfigError, OriginPolicy,
+    OriginPolicyBuilder, OriginRefusal, OriginVerdict, TokenRefusal, CSRF_SESSION_KEY,
+    DEFAULT_CSRF_HEADER,
 };
 use latchkey_session::{OriginHeaders, RequestMethod};
 
-use crate::rejection::{CsrfRejection, SessionRejection};
-
-/// The default request header that carries the synchronizer token.
-pub const DEFAULT_CSRF_HEADER: &str = "x-csrf-token";
+use crate::rejection::{forbidden, SessionRejection};
 
 /// `Sec-Fetch-Site` (Fetch Metadata), which `http` has no constant for.
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
-
-/// Is this method one that must not change state (RFC 9110 §9.2.1)?
-pub(crate) fn is_safe_method(method: &Method) -> bool {
-    RequestMethod::from_name(method.as_str()).is_safe()
-}
 
 /// The allowed-origin check for unsafe methods: an [`OriginPolicy`] applied to axum requests.
 ///
@@ -114,15 +107,10 @@ impl OriginCheck {
         headers: &HeaderMap,
         authority: Option<&str>,
     ) -> OriginVerdict {
-        let value = |name| headers.get(name).map(HeaderValue::as_bytes);
-        let origin_headers = OriginHeaders {
-            host: authority.map(str::as_bytes),
-            origin: value(header::ORIGIN),
-            referer: value(header::REFERER),
-            sec_fetch_site: value(SEC_FETCH_SITE),
-        };
-        self.policy
-            .check(RequestMethod::from_name(method.as_str()), &origin_headers)
+        self.policy.check(
+            RequestMethod::from_name(method.as_str()),
+            &origin_headers(headers, authority),
+        )
     }
 
     /// Does `request` pass the check? [`check_request`](Self::check_request) says why not.
@@ -136,6 +124,20 @@ impl OriginCheck {
     #[must_use]
     pub fn allows(&self, method: &Method, headers: &HeaderMap, authority: Option<&str>) -> bool {
         self.check(method, headers, authority).is_allowed()
+    }
+}
+
+/// The headers the origin policy reads; `authority` is the request's own host.
+pub(crate) fn origin_headers<'a>(
+    headers: &'a HeaderMap,
+    authority: Option<&'a str>,
+) -> OriginHeaders<'a> {
+    let value = |name| headers.get(name).map(HeaderValue::as_bytes);
+    OriginHeaders {
+        host: authority.map(str::as_bytes),
+        origin: value(header::ORIGIN),
+        referer: value(header::REFERER),
+        sec_fetch_site: value(SEC_FETCH_SITE),
     }
 }
 
@@ -154,13 +156,11 @@ pub(crate) async fn check_csrf_token(
     presented: Option<&HeaderValue>,
 ) -> Result<(), Response> {
     match session
-        .check_csrf_token(presented.map(HeaderValue::as_bytes))
+        .check_csrf_header(presented.map(HeaderValue::as_bytes))
         .await
     {
-        Ok(verdict) => match verdict.refusal() {
-            None => Ok(()),
-            Some(refusal) => Err(CsrfRejection::Token(refusal).into_response()),
-        },
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(refusal)) => Err(forbidden(refusal)),
         Err(error) => Err(SessionRejection::from(error).into_response()),
     }
 }

@@ -7,5 +7,5 @@ mod rejection;
 mod session;
 
 pub use bearer::{Bearer, BearerRejection};
-pub use rejection::{CsrfRejection, SessionRejection};
+pub use rejection::SessionRejection;
 pub use session::{ResponseFuture, Session, SessionLayer, SessionService};

@@ -19,43 +19,14 @@ pub(crate) fn json_error(status: StatusCode, code: &'static str) -> Response {
         .into_response()
 }
 
-/// A state-changing request failed a CSRF check: `403 Forbidden`, `{"error":"forbidden"}`.
-///
-/// The reason comes from [`latchkey_session`]'s policy and is logged (at `debug`), never sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CsrfRejection {
-    /// The origin check refused the request (a foreign or `null` `Origin`, a foreign `Referer`,
-    /// a cross-site request without `Origin`, …).
-    Origin(latchkey_session::OriginRefusal),
-    /// The session holds a CSRF token and the request did not repeat it in the CSRF header.
-    Token(latchkey_session::TokenRefusal),
+/// The answer to a state-changing request that a CSRF defence refused: `403 Forbidden`,
+/// `{"error":"forbidden"}`. The [`CsrfRefusal`](latchkey_session::CsrfRefusal) comes from
+/// [`latchkey_session`]'s policy and is logged (at `debug`), never sent.
+pub(crate) fn forbidden(refusal: latchkey_session::CsrfRefusal) -> Response {
+    tracing::debug!(reason = %refusal, "CSRF check refused a request");
+    json_error(StatusCode::FORBIDDEN, "forbidden")
 }
 
-impl std::fmt::Display for CsrfRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CsrfRejection::Origin(refusal) => write!(f, "request origin is not allowed: {refusal}"),
-            CsrfRejection::Token(refusal) => write!(f, "CSRF token check failed: {refusal}"),
-        }
-    }
-}
-
-impl std::error::Error for CsrfRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CsrfRejection::Origin(refusal) => Some(refusal),
-            CsrfRejection::Token(refusal) => Some(refusal),
-        }
-    }
-}
-
-impl IntoResponse for CsrfRejection {
-    fn into_response(self) -> Response {
-        tracing::debug!(reason = %self, "CSRF check refused a request");
-        json_error(StatusCode::FORBIDDEN, "forbidden")
-    }
-}
 /// Why a request could not use its session.
 #[derive(Debug)]
 #[non_exhaustive]

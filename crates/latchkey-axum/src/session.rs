@@ -9,14 +9,18 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use latchkey_session::{RequestHeaders, RequestOutcome, SessionError, SessionManager};
+use latchkey_session::{
+    join_cookie_headers, RequestHeaders, RequestMethod, RequestOutcome, SessionError,
+    SessionManager,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::csrf::{
-    check_csrf_token, is_safe_method, OriginCheck, OriginConfigError, DEFAULT_CSRF_HEADER,
+    check_csrf_token, origin_headers, request_authority, CsrfProtection, OriginCheck,
+    OriginConfigError,
 };
-use crate::rejection::{json_error, CsrfRejection, SessionRejection};
+use crate::rejection::{forbidden, json_error, SessionRejection};
 
 /// A tower [`Layer`] that gives each request a lazily loaded [`Session`] from a
 /// [`SessionManager`] and, after the handler, adds the `Set-Cookie` the manager decides on.
@@ -60,8 +64,7 @@ pub struct SessionLayer {
 #[derive(Debug, Clone)]
 struct Config {
     manager: SessionManager,
-    origin_check: Option<OriginCheck>,
-    csrf_header: Option<HeaderName>,
+    csrf: CsrfProtection,
 }
 
 impl SessionLayer {
@@ -72,8 +75,7 @@ impl SessionLayer {
         Self {
             config: Arc::new(Config {
                 manager,
-                origin_check: Some(OriginCheck::new()),
-                csrf_header: Some(HeaderName::from_static(DEFAULT_CSRF_HEADER)),
+                csrf: CsrfProtection::new(),
             }),
         }
     }
@@ -98,8 +100,7 @@ impl SessionLayer {
     /// [`OriginConfigError`] when `origin` is not a valid origin (for example, no scheme).
     pub fn with_allowed_origin(mut self, origin: &str) -> Result<Self, OriginConfigError> {
         let config = self.config_mut();
-        let check = config.origin_check.take().unwrap_or_default();
-        config.origin_check = Some(check.with_allowed_origin(origin)?);
+        config.csrf = config.csrf.clone().with_allowed_origin(origin)?;
         Ok(self)
     }
 
@@ -116,7 +117,11 @@ impl SessionLayer {
     /// ```
     #[must_use]
     pub fn with_origin_check(mut self, check: Option<OriginCheck>) -> Self {
-        self.config_mut().origin_check = check;
+        let config = self.config_mut();
+        config.csrf = config
+            .csrf
+            .clone()
+            .with_origin_policy(check.map(|check| check.policy().clone()));
         self
     }
 
@@ -130,11 +135,7 @@ impl SessionLayer {
     #[must_use]
     pub fn with_csrf_token(mut self, enabled: bool) -> Self {
         let config = self.config_mut();
-        config.csrf_header = match (enabled, config.csrf_header.take()) {
-            (false, _) => None,
-            (true, Some(name)) => Some(name),
-            (true, None) => Some(HeaderName::from_static(DEFAULT_CSRF_HEADER)),
-        };
+        config.csrf = config.csrf.clone().with_token(enabled);
         self
     }
 
@@ -149,7 +150,8 @@ impl SessionLayer {
     /// ```
     #[must_use]
     pub fn with_csrf_header(mut self, name: HeaderName) -> Self {
-        self.config_mut().csrf_header = Some(name);
+        let config = self.config_mut();
+        config.csrf = config.csrf.clone().with_token_header(name.as_str());
         self
     }
 
@@ -240,22 +242,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .cloned()
             .ok_or(SessionRejection::MissingLayer)
     }
-}
-
-/// The `Cookie` header bytes; several `Cookie` headers (HTTP/2 may split them) are joined with
-/// `"; "` as RFC 9113 §8.2.3 says.
-fn cookie_bytes(headers: &axum::http::HeaderMap) -> Option<std::borrow::Cow<'_, [u8]>> {
-    let mut values = headers.get_all(header::COOKIE).iter();
-    let first = values.next()?;
-    let Some(second) = values.next() else {
-        return Some(std::borrow::Cow::Borrowed(first.as_bytes()));
-    };
-    let mut joined = first.as_bytes().to_vec();
-    for value in std::iter::once(second).chain(values) {
-        joined.extend_from_slice(b"; ");
-        joined.extend_from_slice(value.as_bytes());
-    }
-    Some(std::borrow::Cow::Owned(joined))
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -351,22 +337,23 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        let unsafe_method = !is_safe_method(request.method());
-        if unsafe_method {
-            if let Some(check) = &config.origin_check {
-                if let Some(refusal) = check.check_request(&request).refusal() {
-                    return boxed(Box::pin(async move {
-                        Ok(CsrfRejection::Origin(refusal).into_response())
-                    }));
-                }
-            }
+        let method = RequestMethod::from_name(request.method().as_str());
+        let authority = request_authority(request.headers(), request.uri());
+        let origin = origin_headers(request.headers(), authority);
+        if let Err(refusal) = config.csrf.check_origin(method, &origin) {
+            return boxed(Box::pin(async move { Ok(forbidden(refusal)) }));
         }
         // Reading the headers and verifying the cookie need no store access, so they happen
         // here, before the request goes to the inner service.
         let session = {
             let manager = &config.manager;
             let headers = request.headers();
-            let cookies = cookie_bytes(headers);
+            let cookies = join_cookie_headers(
+                headers
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .map(HeaderValue::as_bytes),
+            );
             let session_header = manager
                 .session_header_name()
                 .and_then(|name| headers.get(name))
@@ -381,9 +368,13 @@ where
             manager.session(input)
         };
         request.extensions_mut().insert(Session(session.clone()));
-        match (unsafe_method, config.csrf_header.clone()) {
-            (true, Some(csrf_header)) => boxed(Box::pin(async move {
-                let presented = request.headers().get(&csrf_header).cloned();
+        match config.csrf.token_header(method).is_some() {
+            true => boxed(Box::pin(async move {
+                let presented = config
+                    .csrf
+                    .token_header(method)
+                    .and_then(|name| request.headers().get(name))
+                    .cloned();
                 if let Err(rejection) = check_csrf_token(&session, presented.as_ref()).await {
                     return Ok(rejection);
                 }
@@ -391,7 +382,7 @@ where
                 let finish = session.finish(outcome_of(&response));
                 Ok(apply(finish.await, response))
             })),
-            _ => ResponseFuture {
+            false => ResponseFuture {
                 state: FutureState::Inner {
                     future: inner.call(request),
                     session: Some(session),

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod b64;
+mod bearer;
 mod claims;
 pub mod dangerous;
 pub mod error;
@@ -12,6 +13,7 @@ mod scratch;
 mod strict_ser;
 mod validation;
 
+pub use bearer::{bearer_credentials, BearerCredentials, BearerRefusal};
 pub use claims::{Audience, Claim, Claims};
 pub use error::{Error, ErrorKind, Malformed, Part};
 pub use header::Header;

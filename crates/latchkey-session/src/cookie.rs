@@ -392,6 +392,35 @@ pub(crate) fn is_attribute_value(value: &str) -> bool {
             .all(|b| (0x21..0x7f).contains(&b) && b != b';' && b != b',')
 }
 
+/// The value to hand [`RequestHeaders::cookie`](crate::RequestHeaders::cookie) for a request's
+/// `Cookie` header values, in order: the one value as it is, or several (HTTP/2 may split them)
+/// joined with `"; "` as RFC 9113 §8.2.3 says; `None` without any. Every adapter reads cookies
+/// through this, so they agree on split headers.
+///
+/// ```
+/// use latchkey_session::join_cookie_headers;
+///
+/// assert_eq!(join_cookie_headers(std::iter::empty()), None);
+/// assert_eq!(join_cookie_headers([&b"a=1"[..]]).as_deref(), Some(&b"a=1"[..]));
+/// assert_eq!(join_cookie_headers([&b"a=1"[..], b"id=x", b"b=2"]).as_deref(), Some(&b"a=1; id=x; b=2"[..]));
+/// ```
+pub fn join_cookie_headers<'a, I>(values: I) -> Option<std::borrow::Cow<'a, [u8]>>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut values = values.into_iter();
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(std::borrow::Cow::Borrowed(first));
+    };
+    let mut joined = first.to_vec();
+    for value in std::iter::once(second).chain(values) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(value);
+    }
+    Some(std::borrow::Cow::Owned(joined))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

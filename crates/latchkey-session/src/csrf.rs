@@ -31,9 +31,13 @@
 //! # Ok::<(), latchkey_session::OriginConfigError>(())
 //! ```
 
+mod protection;
+
 use std::fmt;
 
 use serde_json::Value;
+
+pub use protection::{CsrfProtection, CsrfRefusal, DEFAULT_CSRF_HEADER};
 
 use crate::{Session, SessionError, SessionId};
 

@@ -12,11 +12,13 @@ mod record;
 mod store;
 mod time;
 
-pub use cookie::{CookieKey, KeyError, SameSite, SetCookie, MAX_COOKIE_VALUE_LEN};
+pub use cookie::{
+    join_cookie_headers, CookieKey, KeyError, SameSite, SetCookie, MAX_COOKIE_VALUE_LEN,
+};
 pub use csrf::{
-    InvalidOrigin, OriginAllowed, OriginConfigError, OriginHeaders, OriginPolicy,
-    OriginPolicyBuilder, OriginRefusal, OriginVerdict, RequestMethod, TokenRefusal, TokenVerdict,
-    CSRF_SESSION_KEY,
+    CsrfProtection, CsrfRefusal, InvalidOrigin, OriginAllowed, OriginConfigError, OriginHeaders,
+    OriginPolicy, OriginPolicyBuilder, OriginRefusal, OriginVerdict, RequestMethod, TokenRefusal,
+    TokenVerdict, CSRF_SESSION_KEY, DEFAULT_CSRF_HEADER,
 };
 pub use id::{SessionId, SessionKey, SESSION_ID_BYTES, SESSION_ID_TEXT_LEN};
 pub use manager::{

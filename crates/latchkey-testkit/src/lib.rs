@@ -24,6 +24,7 @@
 //! The [`redis`] module starts private `redis-server` processes for the Redis backend's tests;
 //! [`FaultyStore`] wraps any store to count calls and inject outages and ID collisions.
 
+pub mod adapter;
 mod faulty;
 pub mod postgres;
 pub mod redis;

@@ -10,6 +10,7 @@
 #![cfg_attr(feature = "memory", doc = include_str!("docs/memory.md"))]
 #![cfg_attr(feature = "redis", doc = include_str!("docs/redis.md"))]
 #![cfg_attr(feature = "axum", doc = include_str!("docs/axum.md"))]
+#![cfg_attr(feature = "actix", doc = include_str!("docs/actix.md"))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "jwt")]
@@ -31,3 +32,8 @@ pub use latchkey_redis as redis;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[doc(inline)]
 pub use latchkey_axum as axum;
+
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+#[doc(inline)]
+pub use latchkey_actix as actix;

@@ -23,7 +23,10 @@
 //! logged in, carry the session's CSRF token (returned by `POST /login` and `GET /me`) in the
 //! `X-CSRF-Token` header.
 
+pub mod actix;
 mod api;
+pub mod env;
+pub mod routes;
 mod users;
 
 use std::sync::Arc;
@@ -34,14 +37,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use latchkey::axum::{Session, SessionLayer, SessionRejection};
-use latchkey::session::{
-    CookieKey, SameSite, SessionError, SessionKey, SessionManager, SessionStore,
-};
-use serde::Deserialize;
-use serde_json::json;
+use latchkey::session::{CookieKey, SameSite, SessionManager, SessionStore};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use api::{ApiError, JsonBody};
+pub use routes::{Credentials, Outcome, Refusal, Reply};
 pub use users::{
     validate_id, validate_password, InputError, SignupError, Users, PASSWORD_SPECIALS,
 };
@@ -224,43 +224,16 @@ pub async fn serve(
         .await
 }
 
-/// `{id, password}` as sent to `/signup` and `/login`. Unknown fields are refused.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    id: String,
-    password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("id", &self.id)
-            .field("password", &"[redacted]")
-            .finish()
+/// An axum response for a route's outcome; session failures go through the adapter's
+/// rejection (503 when the store is unavailable, logged; an opaque 500 otherwise).
+fn respond(outcome: Outcome) -> Response {
+    match outcome {
+        Ok(Reply::Json(status, body)) => (status, Json(body)).into_response(),
+        Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
+        Err(Refusal::Api(error)) => error.into_response(),
+        Err(Refusal::Session(error)) => SessionRejection::from(error).into_response(),
     }
 }
-
-fn input_error(error: InputError) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, error.code(), error.message())
-}
-
-/// Maps a session failure: "not logged in" is 401, store trouble 503 (through the adapter's
-/// rejection, which logs it), anything else an opaque 500.
-fn session_error(error: SessionError) -> Response {
-    match error {
-        SessionError::NotLoggedIn => ApiError::UNAUTHENTICATED.into_response(),
-        SessionError::TooManySessions => ApiError::new(
-            StatusCode::CONFLICT,
-            "too_many_sessions",
-            "this account is logged in on too many devices",
-        )
-        .into_response(),
-        other => SessionRejection::from(other).into_response(),
-    }
-}
-
-type Reply = Result<Response, Response>;
 
 async fn page() -> Html<&'static str> {
     Html(PAGE)
@@ -273,28 +246,8 @@ async fn health() -> &'static str {
 async fn signup(
     State(state): State<AppState>,
     JsonBody(credentials): JsonBody<Credentials>,
-) -> Reply {
-    validate_id(&credentials.id).map_err(|e| input_error(e).into_response())?;
-    validate_password(&credentials.password).map_err(|e| input_error(e).into_response())?;
-    let id = credentials.id;
-    match state.users.signup(id.clone(), credentials.password).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response()),
-        Err(SignupError::Taken) => {
-            Err(
-                ApiError::new(StatusCode::CONFLICT, "id_taken", "this id is already taken")
-                    .into_response(),
-            )
-        }
-        Err(SignupError::Hash(error)) => {
-            tracing::error!(%error, "password hashing failed");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "something went wrong",
-            )
-            .into_response())
-        }
-    }
+) -> Response {
+    respond(routes::signup(&state.users, credentials).await)
 }
 
 async fn login(
@@ -302,96 +255,29 @@ async fn login(
     session: Session,
     headers: HeaderMap,
     JsonBody(credentials): JsonBody<Credentials>,
-) -> Reply {
-    validate_id(&credentials.id).map_err(|e| input_error(e).into_response())?;
-    validate_password(&credentials.password).map_err(|e| input_error(e).into_response())?;
-    // Unknown user and wrong password: the same argon2 work, the same answer.
-    if !state
-        .users
-        .verify(&credentials.id, credentials.password)
-        .await
-    {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong id or password",
-        )
-        .into_response());
-    }
-    if let Some(agent) = headers
+) -> Response {
+    let user_agent = headers
         .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        session.set_user_agent(agent);
-    }
-    // `login` sets the user, applies the per-user cap and cycles the session ID.
-    session
-        .login(credentials.id.clone())
-        .await
-        .map_err(session_error)?;
-    let csrf_token = session.csrf_token().await.map_err(session_error)?;
-    Ok(Json(json!({ "id": credentials.id, "csrf_token": csrf_token })).into_response())
+        .and_then(|v| v.to_str().ok());
+    respond(routes::login(&state.users, &session, user_agent, credentials).await)
 }
 
-async fn me(session: Session) -> Reply {
-    let Some(id) = session.user_id().await.map_err(session_error)? else {
-        return Err(ApiError::UNAUTHENTICATED.into_response());
-    };
-    let csrf_token = session.csrf_token().await.map_err(session_error)?;
-    Ok(Json(json!({ "id": id, "csrf_token": csrf_token })).into_response())
+async fn me(session: Session) -> Response {
+    respond(routes::me(&session).await)
 }
 
-async fn logout(session: Session) -> StatusCode {
-    session.destroy();
-    StatusCode::NO_CONTENT
+async fn logout(session: Session) -> Response {
+    respond(Ok(routes::logout(&session)))
 }
 
-fn unix_seconds(timestamp: latchkey::session::Timestamp) -> u64 {
-    timestamp.as_unix_millis() / 1000
+async fn sessions(session: Session) -> Response {
+    respond(routes::sessions(&session).await)
 }
 
-async fn sessions(session: Session) -> Reply {
-    let devices = session.list_devices().await.map_err(session_error)?;
-    let list: Vec<_> = devices
-        .iter()
-        .map(|device| {
-            json!({
-                "id": device.info.key.to_hex(),
-                "created_at": unix_seconds(device.info.created_at),
-                "last_seen": unix_seconds(device.info.last_seen),
-                "user_agent": device.info.metadata.user_agent,
-                "current": device.current,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "sessions": list })).into_response())
+async fn revoke_session(session: Session, Path(id): Path<String>) -> Response {
+    respond(routes::revoke_session(&session, &id).await)
 }
 
-async fn revoke_session(session: Session, Path(id): Path<String>) -> Reply {
-    let not_found = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_such_session",
-            "no such session among yours",
-        )
-        .into_response()
-    };
-    // Check the login first, so that a malformed ID tells an anonymous caller nothing.
-    if session.user_id().await.map_err(session_error)?.is_none() {
-        return Err(ApiError::UNAUTHENTICATED.into_response());
-    }
-    let key = SessionKey::from_hex(&id).ok_or_else(not_found)?;
-    if session.revoke_device(&key).await.map_err(session_error)? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(not_found())
-    }
-}
-
-async fn logout_all(session: Session) -> Reply {
-    let revoked = session
-        .revoke_other_devices()
-        .await
-        .map_err(session_error)?;
-    Ok(Json(json!({ "revoked": revoked })).into_response())
+async fn logout_all(session: Session) -> Response {
+    respond(routes::logout_all(&session).await)
 }

@@ -36,12 +36,52 @@ pub(crate) fn require(tool: &SystemTool) -> String {
     }
 }
 
+/// Which server serves the login service: the axum `login` or the actix-web `actix_login`.
+/// Every end-to-end test body runs against both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framework {
+    Axum,
+    Actix,
+}
+
+/// Generates `name::axum` and `name::actix`, two tests that run the one body
+/// `name(Framework)` against each server.
+#[macro_export]
+macro_rules! on_both_servers {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use super::support::Framework;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn axum() {
+                super::$name(Framework::Axum).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn actix() {
+                super::$name(Framework::Actix).await;
+            }
+        }
+    )+};
+}
+
 /// A running login service.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     pub(crate) base: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    running: Option<Running>,
+}
+
+enum Running {
+    Axum {
+        shutdown: oneshot::Sender<()>,
+        task: JoinHandle<std::io::Result<()>>,
+    },
+    /// actix-web runs on its own runtime: a thread of its own, stopped through its handle.
+    Actix {
+        handle: actix_web::dev::ServerHandle,
+        thread: std::thread::JoinHandle<std::io::Result<()>>,
+    },
 }
 
 /// The config the tests use: `Secure` off, because the tests talk plain HTTP to 127.0.0.1 and a
@@ -53,26 +93,53 @@ pub(crate) fn test_config() -> LoginConfig {
 }
 
 impl Server {
-    pub(crate) async fn start(store: Arc<dyn SessionStore>) -> Server {
-        Self::start_with(store, test_config()).await
+    pub(crate) async fn start(framework: Framework, store: Arc<dyn SessionStore>) -> Server {
+        Self::start_with(framework, store, test_config()).await
     }
 
-    pub(crate) async fn start_with(store: Arc<dyn SessionStore>, config: LoginConfig) -> Server {
+    pub(crate) async fn start_with(
+        framework: Framework,
+        store: Arc<dyn SessionStore>,
+        config: LoginConfig,
+    ) -> Server {
         let users = Users::new().expect("users");
-        let app = login::router(store, users, &config).expect("router");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(login::serve(listener, app, async move {
-            let _ = rx.await;
-        }));
+        match framework {
+            Framework::Axum => {
+                let app = login::router(store, users, &config).expect("router");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind a loopback port");
+                let addr = listener.local_addr().expect("local addr");
+                let (shutdown, rx) = oneshot::channel::<()>();
+                let task = tokio::spawn(login::serve(listener, app, async move {
+                    let _ = rx.await;
+                }));
+                Self::running(addr, Running::Axum { shutdown, task })
+            }
+            Framework::Actix => {
+                let app = login::actix::LoginApp::new(store, users, &config).expect("app");
+                let listener =
+                    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+                let addr = listener.local_addr().expect("local addr");
+                let (tx, rx) = std::sync::mpsc::channel();
+                let thread = std::thread::spawn(move || {
+                    actix_web::rt::System::new().block_on(async move {
+                        let server = login::actix::serve(listener, app, 1, false)?;
+                        let _ = tx.send(server.handle());
+                        server.await
+                    })
+                });
+                let handle = rx.recv().expect("the actix server started");
+                Self::running(addr, Running::Actix { handle, thread })
+            }
+        }
+    }
+
+    fn running(addr: SocketAddr, running: Running) -> Server {
         Server {
             addr,
             base: format!("http://{addr}"),
-            shutdown: Some(tx),
-            task: Some(task),
+            running: Some(running),
         }
     }
 
@@ -82,23 +149,40 @@ impl Server {
 
     /// Graceful shutdown; fails the test if the server errored or does not stop in time.
     pub(crate) async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("server stops within 10 s")
-                .expect("server task")
-                .expect("server result");
-        }
+        let stopped = match self.running.take() {
+            None => return,
+            Some(Running::Axum { shutdown, task }) => {
+                let _ = shutdown.send(());
+                tokio::time::timeout(Duration::from_secs(10), task)
+                    .await
+                    .expect("server stops within 10 s")
+                    .expect("server task")
+            }
+            Some(Running::Actix { handle, thread }) => {
+                tokio::time::timeout(Duration::from_secs(10), handle.stop(true))
+                    .await
+                    .expect("server stops within 10 s");
+                tokio::task::spawn_blocking(move || thread.join())
+                    .await
+                    .expect("join")
+                    .expect("server thread")
+            }
+        };
+        stopped.expect("server result");
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        match self.running.take() {
+            None => {}
+            Some(Running::Axum { shutdown, .. }) => {
+                let _ = shutdown.send(());
+            }
+            Some(Running::Actix { handle, .. }) => {
+                // The command is sent now; the thread ends on its own.
+                drop(handle.stop(false));
+            }
         }
     }
 }

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bearer;
+pub mod csrf;
+mod rejection;
+mod session;
+
+pub use bearer::{Bearer, BearerRejection, MaybeBearer};
+pub use rejection::SessionRejection;
+pub use session::{ResponseFuture, Session, SessionMiddleware, SessionService};

@@ -1,0 +1,128 @@
+//! The login services' configuration from the environment, shared by `login` (axum) and
+//! `actix_login` (actix-web), which take the same variables:
+//!
+//! | variable        | meaning                                                                   |
+//! |-----------------|---------------------------------------------------------------------------|
+//! | `BIND`, `PORT`  | address and port to listen on (default `127.0.0.1`, `3000`)               |
+//! | `COOKIE_SECURE` | `1` to mark the session cookie `Secure` — required in production (HTTPS); |
+//! |                 | off by default here only because the demo is served over plain `http://`  |
+//! | `COOKIE_SAMESITE` | `lax` (default), `strict`, or `none` for a cross-site front end (needs `COOKIE_SECURE=1`) |
+//! | `CORS_ORIGINS`  | comma-separated origins of a front end allowed to call the API with cookies |
+//! | `SESSION_KEY`   | base64url secret (≥ 32 bytes) that signs cookies; random per start if unset |
+//! | `REDIS_URL`     | e.g. `redis://127.0.0.1:6379/0`: keep sessions in Redis instead of memory  |
+//! | `RUST_LOG`      | log filter (default `info`)                                                |
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use latchkey::session::{CookieKey, SameSite};
+
+use super::LoginConfig;
+
+/// The environment variable `name`, if set and not blank.
+#[must_use]
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &str) -> Result<bool, String> {
+    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(other) => Err(format!(
+            "{name}={other:?}: expected 1/0, true/false, yes/no or on/off"
+        )),
+    }
+}
+
+fn cookie_key() -> Result<CookieKey, String> {
+    let secret = match var("SESSION_KEY") {
+        Some(text) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim().trim_end_matches('='))
+            .map_err(|_| "SESSION_KEY is not base64url".to_owned())?,
+        None => {
+            let mut secret = vec![0u8; 32];
+            argon2::password_hash::rand_core::RngCore::fill_bytes(
+                &mut argon2::password_hash::rand_core::OsRng,
+                &mut secret,
+            );
+            secret
+        }
+    };
+    CookieKey::from_secret(&secret).map_err(|e| format!("SESSION_KEY: {e}"))
+}
+
+/// The listening address and the service configuration from the environment (the table in
+/// the examples' docs).
+///
+/// # Errors
+/// A message naming the variable that is wrong.
+pub fn config() -> Result<(SocketAddr, LoginConfig), String> {
+    let bind = var("BIND").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port: u16 = match var("PORT") {
+        Some(port) => port
+            .trim()
+            .parse()
+            .map_err(|_| format!("PORT={port:?} is not a port number"))?,
+        None => 3000,
+    };
+    let ip: std::net::IpAddr = bind
+        .trim()
+        .parse()
+        .map_err(|_| format!("BIND={bind:?} is not an IP address"))?;
+    let mut config = LoginConfig::new(cookie_key()?);
+    config.cookie_secure = flag("COOKIE_SECURE")?;
+    config.same_site = match var("COOKIE_SAMESITE")
+        .map(|s| s.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("lax") => SameSite::Lax,
+        Some("strict") => SameSite::Strict,
+        Some("none") => SameSite::None,
+        Some(other) => {
+            return Err(format!(
+                "COOKIE_SAMESITE={other:?}: expected lax, strict or none"
+            ))
+        }
+    };
+    if config.same_site == SameSite::None && !config.cookie_secure {
+        return Err("COOKIE_SAMESITE=none needs COOKIE_SECURE=1 (browsers drop SameSite=None cookies that are not Secure)".to_owned());
+    }
+    config.cors_origins = var("CORS_ORIGINS")
+        .map(|list| {
+            list.split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((SocketAddr::new(ip, port), config))
+}
+
+/// Logs to stderr with `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
+
+/// The start-up banner: where the service listens, its store, and the settings worth a warning.
+pub fn print_banner(name: &str, local: SocketAddr, store_name: &str, config: &LoginConfig) {
+    println!("latchkey {name} example listening on http://{local}/");
+    println!("session store: {store_name}");
+    if var("REDIS_URL").is_some() && var("SESSION_KEY").is_none() {
+        println!("note: SESSION_KEY is unset, so cookies signed before a restart are refused; set it to keep sessions across restarts");
+    }
+    if !config.cookie_secure {
+        println!("cookie Secure flag: off (plain-http demo); set COOKIE_SECURE=1 behind HTTPS, as production must");
+    }
+    if !config.cors_origins.is_empty() {
+        println!(
+            "CORS origins allowed with credentials: {}",
+            config.cors_origins.join(", ")
+        );
+    }
+}

@@ -17,7 +17,8 @@
 //! `interleaved`), which gives ratios that survive a machine whose speed drifts.
 //!
 //! Run: `cargo bench -p latchkey-benches --bench axum -- --warm-up-time 1 --measurement-time 3`
-//! (only the interleaved pass: `cargo bench -p latchkey-benches --bench axum -- interleaved`)
+//! (only the interleaved pass: `cargo bench -p latchkey-benches --bench axum -- interleaved`;
+//! `LATCHKEY_ROUNDS=4` shortens it to 4 rounds, for instruction counts under callgrind)
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -301,7 +302,10 @@ fn interleaved() {
         ],
         &[1],
         Some(0),
-        300,
+        std::env::var("LATCHKEY_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(300),
         1_000,
     );
 }

@@ -115,7 +115,7 @@ fn verify<T: DeserializeOwned>(
     request: &HttpRequest,
 ) -> Result<Option<Claims<T>>, BearerRejection> {
     let authorization = request.headers().get_all(header::AUTHORIZATION);
-    let mut authorization = authorization.map(HeaderValue::as_bytes).peekable();
+    let mut authorization = authorization.map(|value| value.to_str().ok()).peekable();
     if authorization.peek().is_none() {
         return Ok(None);
     }

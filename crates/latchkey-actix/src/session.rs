@@ -202,13 +202,17 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let method = RequestMethod::from_name(request.method().as_str());
-        if let Err(refusal) = self
-            .config
-            .csrf
-            .check_origin(method, &origin_headers(&request))
-        {
-            let refused = request.into_response(forbidden(refusal));
-            return Box::pin(ready(Ok(refused.map_into_right_body())));
+        // A safe method passes the origin check whatever its headers say: read them only for
+        // the requests that can change state.
+        if !method.is_safe() {
+            if let Err(refusal) = self
+                .config
+                .csrf
+                .check_origin(method, &origin_headers(&request))
+            {
+                let refused = request.into_response(forbidden(refusal));
+                return Box::pin(ready(Ok(refused.map_into_right_body())));
+            }
         }
         // Reading the headers and verifying the cookie need no store access: done here, before
         // the handler, and the store is read only when the handler uses the session.

@@ -107,7 +107,7 @@ where
         let verifier = Arc::<Verifier>::from_ref(state);
         let authorization = parts.headers.get_all(header::AUTHORIZATION);
         Ok(verifier
-            .verify_bearer(authorization.iter().map(HeaderValue::as_bytes))?
+            .verify_bearer(authorization.iter().map(|value| value.to_str().ok()))?
             .map(Bearer))
     }
 }

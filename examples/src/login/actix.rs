@@ -1,4 +1,4 @@
-//! The login service on actix-web 4: the routes of [`routes`](super::routes) behind
+//! The login service on actix-web 4: the routes of [`super::routes`] behind
 //! `latchkey::actix`'s [`SessionMiddleware`], the same page, the same JSON errors, the same CORS
 //! rule as the axum [`router`](super::router). `cargo run --example actix_login` serves it.
 

@@ -1,7 +1,7 @@
 //! The [`TokenStore`] conformance suite: every promise of `latchkey-tokens` that depends on the
 //! store — atomic rotation under races, the grace window, reuse detection, expiry, revocation,
 //! and that a dump of the store holds nothing that works as a refresh token — as plain
-//! `pub async fn`s driving a real [`TokenService`], and [`token_store_conformance!`], which emits
+//! `pub async fn`s driving a real [`TokenService`], and [`token_store_conformance!`](crate::token_store_conformance), which emits
 //! one `#[tokio::test]` per check.
 //!
 //! Time is injected: each check drives a [`ManualClock`], and the service passes its time to the

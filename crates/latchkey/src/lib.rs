@@ -11,6 +11,8 @@
 #![cfg_attr(feature = "redis", doc = include_str!("docs/redis.md"))]
 #![cfg_attr(feature = "axum", doc = include_str!("docs/axum.md"))]
 #![cfg_attr(feature = "actix", doc = include_str!("docs/actix.md"))]
+#![cfg_attr(feature = "tokens", doc = include_str!("docs/tokens.md"))]
+#![cfg_attr(feature = "throttle", doc = include_str!("docs/throttle.md"))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "jwt")]
@@ -37,3 +39,13 @@ pub use latchkey_axum as axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 #[doc(inline)]
 pub use latchkey_actix as actix;
+
+#[cfg(feature = "tokens")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokens")))]
+#[doc(inline)]
+pub use latchkey_tokens as tokens;
+
+#[cfg(feature = "throttle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "throttle")))]
+#[doc(inline)]
+pub use latchkey_throttle as throttle;

@@ -1,4 +1,4 @@
-//! `cargo run -p latchkey-tokens --example jwt_api`: a JSON API with access/refresh tokens.
+//! `cargo run --example jwt_api`: a JSON API with access/refresh tokens.
 //!
 //! Listens on `127.0.0.1:3001` (`PORT` to change) with the demo users `alice` and `bob`
 //! (password `password`). Keeps token state in memory, or in Redis when `REDIS_URL` is set.

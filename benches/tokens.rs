@@ -2,7 +2,7 @@
 //! verification of the same token, and refresh throughput at 64 tasks, on `MemoryTokenStore`
 //! and on a private `redis-server` (`RedisTokenStore`, one script per call).
 //!
-//! `cargo bench -p latchkey-tokens`
+//! `cargo bench -p latchkey-benches --bench tokens`
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};

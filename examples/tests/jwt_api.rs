@@ -3,7 +3,7 @@
 //! shape of error responses.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
-#[path = "../examples/jwt_api/app.rs"]
+#[path = "../jwt_api/app.rs"]
 mod app;
 
 use std::sync::{Arc, Mutex};

@@ -24,6 +24,7 @@ on_both_servers!(
     bad_input_gets_the_right_4xx_never_a_5xx,
     wrong_password_and_unknown_user_look_the_same,
     the_page_and_cors_for_another_origin,
+    one_session_per_account_signs_the_old_device_out,
 );
 
 const PASSWORD: &str = "s3cret!pw";
@@ -599,5 +600,40 @@ async fn the_page_and_cors_for_another_origin(framework: Framework) {
         .get("access-control-allow-origin")
         .is_none());
     assert_eq!(foreign.text().await.unwrap(), r#"{"error":"forbidden"}"#);
+    server.stop().await;
+}
+
+async fn one_session_per_account_signs_the_old_device_out(framework: Framework) {
+    let store = Arc::new(MemoryStore::new());
+    let mut config = support::test_config();
+    config.max_sessions_per_user = 1;
+    let server = Server::start_with(framework, store.clone(), config).await;
+    let laptop = client("laptop/1.0");
+    let phone = client("phone/1.0");
+    signup_and_login(&server, &laptop, "carol2024", PASSWORD).await;
+    assert_eq!(me(&server, &laptop).await.0, StatusCode::OK);
+
+    // Logging in on the phone evicts the laptop at once: one device at a time.
+    support::login(&server, &phone, "carol2024", PASSWORD).await;
+    assert_eq!(me(&server, &phone).await.0, StatusCode::OK);
+    assert_eq!(
+        me(&server, &laptop).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the old device is signed out"
+    );
+    let devices: Value = phone
+        .get(server.url("/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = devices
+        .as_array()
+        .or_else(|| devices.get("sessions").and_then(Value::as_array))
+        .map(Vec::len);
+    assert_eq!(listed, Some(1), "{devices}");
+    assert_eq!(store.list_for_user("carol2024").await.unwrap().len(), 1);
     server.stop().await;
 }

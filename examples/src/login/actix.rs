@@ -12,7 +12,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Condition;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use latchkey::actix::{Session, SessionMiddleware, SessionRejection};
-use latchkey::session::{OriginHeaders, OriginPolicy, RequestMethod, SessionManager, SessionStore};
+use latchkey::session::{
+    OriginHeaders, OriginPolicy, RequestMethod, SessionCapPolicy, SessionManager, SessionStore,
+};
 
 use super::routes::{self, Credentials, Outcome, Refusal, Reply};
 use super::{ApiError, BuildError, LoginConfig, Users, MAX_BODY_BYTES, PAGE};
@@ -41,6 +43,7 @@ impl LoginApp {
         let manager = SessionManager::builder(store, config.cookie_key.clone())
             .secure(config.cookie_secure)
             .same_site(config.same_site)
+            .max_sessions_per_user(config.max_sessions_per_user, SessionCapPolicy::RevokeOldest)
             .build()
             .map_err(BuildError::Session)?;
         let mut sessions = SessionMiddleware::new(manager);

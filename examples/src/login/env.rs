@@ -10,6 +10,7 @@
 //! | `CORS_ORIGINS`  | comma-separated origins of a front end allowed to call the API with cookies |
 //! | `SESSION_KEY`   | base64url secret (≥ 32 bytes) that signs cookies; random per start if unset |
 //! | `REDIS_URL`     | e.g. `redis://127.0.0.1:6379/0`: keep sessions in Redis instead of memory  |
+//! | `MAX_SESSIONS_PER_USER` | live sessions per account (default 10); `1`: one device at a time, a new login signs the old device out |
 //! | `RUST_LOG`      | log filter (default `info`)                                                |
 
 use std::net::SocketAddr;
@@ -96,6 +97,16 @@ pub fn config() -> Result<(SocketAddr, LoginConfig), String> {
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(max) = var("MAX_SESSIONS_PER_USER") {
+        config.max_sessions_per_user = match max.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(format!(
+                    "MAX_SESSIONS_PER_USER={max:?}: expected a whole number of at least 1"
+                ))
+            }
+        };
+    }
     Ok((SocketAddr::new(ip, port), config))
 }
 
@@ -113,6 +124,10 @@ pub fn init_tracing() {
 pub fn print_banner(name: &str, local: SocketAddr, store_name: &str, config: &LoginConfig) {
     println!("latchkey {name} example listening on http://{local}/");
     println!("session store: {store_name}");
+    println!(
+        "sessions per account: at most {} (MAX_SESSIONS_PER_USER); a new login beyond it signs the oldest device out",
+        config.max_sessions_per_user
+    );
     if var("REDIS_URL").is_some() && var("SESSION_KEY").is_none() {
         println!("note: SESSION_KEY is unset, so cookies signed before a restart are refused; set it to keep sessions across restarts");
     }

@@ -37,7 +37,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use latchkey::axum::{Session, SessionLayer, SessionRejection};
-use latchkey::session::{CookieKey, SameSite, SessionManager, SessionStore};
+use latchkey::session::{CookieKey, SameSite, SessionCapPolicy, SessionManager, SessionStore};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use api::{ApiError, JsonBody};
@@ -66,7 +66,19 @@ pub struct LoginConfig {
     /// Origins of front ends allowed to call the API with credentials (CORS and CSRF), as
     /// `scheme://host[:port]`. Empty: same-origin only.
     pub cors_origins: Vec<String>,
+    /// At most this many live sessions per account ([`DEFAULT_MAX_SESSIONS_PER_USER`]); a new
+    /// login beyond it signs the account's oldest device out (`1`: one device at a time). It also
+    /// bounds `GET /sessions`.
+    pub max_sessions_per_user: usize,
 }
+
+/// The default per-account session cap: enough for a phone, a laptop and a few browsers, and a
+/// bound on `GET /sessions`.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 10;
+
+/// The in-memory store's capacity in the example: beyond it a new session is refused (503)
+/// rather than memory growing without bound (about 540 bytes each: ~54 MB when full).
+pub const MEMORY_STORE_CAPACITY: usize = 100_000;
 
 impl LoginConfig {
     /// Defaults for `key`: `Secure` on, `SameSite=Lax`, no cross-origin front end.
@@ -77,6 +89,7 @@ impl LoginConfig {
             cookie_secure: true,
             same_site: SameSite::Lax,
             cors_origins: Vec::new(),
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         }
     }
 }
@@ -122,6 +135,7 @@ pub fn router(
     let manager = SessionManager::builder(store, config.cookie_key.clone())
         .secure(config.cookie_secure)
         .same_site(config.same_site)
+        .max_sessions_per_user(config.max_sessions_per_user, SessionCapPolicy::RevokeOldest)
         .build()
         .map_err(BuildError::Session)?;
     let mut session_layer = SessionLayer::new(manager);
@@ -184,8 +198,12 @@ pub fn router(
 pub fn session_store(redis_url: Option<&str>) -> Result<(Arc<dyn SessionStore>, String), String> {
     match redis_url {
         None => Ok((
-            Arc::new(latchkey::session::MemoryStore::new()),
-            "memory (sessions are lost on restart)".to_owned(),
+            Arc::new(
+                latchkey::session::MemoryStore::builder()
+                    .max_sessions(MEMORY_STORE_CAPACITY)
+                    .build(),
+            ),
+            format!("memory, at most {MEMORY_STORE_CAPACITY} sessions (lost on restart)"),
         )),
         Some(url) => {
             let config = latchkey_redis::RedisStoreConfig::single(url)

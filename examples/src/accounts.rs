@@ -135,7 +135,7 @@ pub trait UserStore: fmt::Debug + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
 }
 
-/// The schema, in order. Each entry runs once, in a transaction, recorded in
+/// The schema, in order. Each entry runs once, in one migration transaction, recorded in
 /// `latchkey_schema`; a database that has them all is left alone.
 const MIGRATIONS: &[(i64, &str)] = &[(
     1,
@@ -146,6 +146,42 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         password_changed_at BIGINT NOT NULL
     )",
 )];
+
+/// Creates `latchkey_schema` and applies the [`MIGRATIONS`] it does not record yet, in the
+/// transaction `$tx`; `$p1` is the backend's first placeholder (`?1` or `$1`).
+macro_rules! apply_migrations {
+    ($tx:ident, $p1:literal) => {
+        sqlx::query("CREATE TABLE IF NOT EXISTS latchkey_schema (version BIGINT PRIMARY KEY)")
+            .execute(&mut *$tx)
+            .await
+            .map_err(unavailable)?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<(i64,)> = sqlx::query_as(concat!(
+                "SELECT version FROM latchkey_schema WHERE version = ",
+                $p1
+            ))
+            .bind(version)
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err(unavailable)?;
+            if done.is_none() {
+                sqlx::query(sql)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(unavailable)?;
+                sqlx::query(concat!(
+                    "INSERT INTO latchkey_schema (version) VALUES (",
+                    $p1,
+                    ")"
+                ))
+                .bind(version)
+                .execute(&mut *$tx)
+                .await
+                .map_err(unavailable)?;
+            }
+        }
+    };
+}
 
 fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
@@ -211,31 +247,9 @@ impl SqliteUserStore {
     }
 
     async fn migrate(&self) -> Result<(), AccountError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS latchkey_schema (version BIGINT PRIMARY KEY)")
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await.map_err(unavailable)?;
-            let done: Option<(i64,)> =
-                sqlx::query_as("SELECT version FROM latchkey_schema WHERE version = ?1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-            if done.is_none() {
-                sqlx::query(sql)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                sqlx::query("INSERT INTO latchkey_schema (version) VALUES (?1)")
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-            }
-            tx.commit().await.map_err(unavailable)?;
-        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        apply_migrations!(tx, "?1");
+        tx.commit().await.map_err(unavailable)?;
         Ok(())
     }
 }
@@ -285,29 +299,7 @@ impl PgUserStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS latchkey_schema (version BIGINT PRIMARY KEY)")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        for (version, sql) in MIGRATIONS {
-            let done: Option<(i64,)> =
-                sqlx::query_as("SELECT version FROM latchkey_schema WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-            if done.is_none() {
-                sqlx::query(sql)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                sqlx::query("INSERT INTO latchkey_schema (version) VALUES ($1)")
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-            }
-        }
+        apply_migrations!(tx, "$1");
         tx.commit().await.map_err(unavailable)?;
         Ok(())
     }

@@ -240,6 +240,28 @@ impl<T> Claims<T> {
         }
     }
 
+    /// The same registered claims with the caller's part replaced by `f(custom)`.
+    ///
+    /// ```
+    /// use latchkey_jwt::Claims;
+    ///
+    /// let claims = Claims { sub: Some("alice".into()), ..Claims::new(41) };
+    /// let claims = claims.map_custom(|n| n + 1);
+    /// assert_eq!((claims.sub.as_deref(), claims.custom), (Some("alice"), 42));
+    /// ```
+    pub fn map_custom<U>(self, f: impl FnOnce(T) -> U) -> Claims<U> {
+        Claims {
+            iss: self.iss,
+            sub: self.sub,
+            aud: self.aud,
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
+            jti: self.jti,
+            custom: f(self.custom),
+        }
+    }
+
     pub(crate) fn present(&self) -> u8 {
         let mut bits = 0;
         for (set, c) in [
@@ -315,26 +337,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsSeed<'_, 'de, T> {
         };
         let custom = T::deserialize(&mut filter)?;
         filter.drain()?;
-        let Claims {
-            iss,
-            sub,
-            aud,
-            exp,
-            nbf,
-            iat,
-            jti,
-            custom: (),
-        } = claims;
-        Ok(Claims {
-            iss,
-            sub,
-            aud,
-            exp,
-            nbf,
-            iat,
-            jti,
-            custom,
-        })
+        Ok(claims.map_custom(|()| custom))
     }
 }
 

@@ -693,27 +693,8 @@ impl TokenService {
                 AccessStatus::TokenRevoked => return Err(VerifyError::Revoked(Revocation::Token)),
             }
         }
-        let Claims {
-            iss,
-            sub,
-            aud,
-            exp,
-            nbf,
-            iat,
-            jti,
-            custom,
-        } = claims;
         Ok(AccessToken {
-            claims: Claims {
-                iss,
-                sub,
-                aud,
-                exp,
-                nbf,
-                iat,
-                jti,
-                custom: custom.custom,
-            },
+            claims: claims.map_custom(|access| access.custom),
             family,
             epoch,
         })

@@ -42,6 +42,30 @@ redis.call('SET', KEYS[1], string.format('%d:%d:%d', n, now, untl), 'PXAT', stri
 return {1, n, string.format('%d', delay)}
 ";
 
+/// Gives back one counted attempt (`latchkey_throttle::Rule::refund`). KEYS[1] the budget;
+/// ARGV: base delay, max delay, forget-after, free attempts (ms). A missing or unreadable budget
+/// is left alone. One key: atomic on a cluster too.
+const REFUND: &str = r"
+local base, maxd, forget, free =
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local a, l = string.match(v, '^(%d+):(%d+):%d+$')
+if not a then return 0 end
+local n, last = tonumber(a), tonumber(l)
+if n > 0 then n = n - 1 end
+local delay = 0
+if n >= free then
+  local d = n - free
+  if d > 40 then d = 40 end
+  delay = math.min(base * (2 ^ d), maxd)
+end
+local untl = last + delay
+local expires = math.max(untl, last + forget)
+redis.call('SET', KEYS[1], string.format('%d:%d:%d', n, last, untl), 'PXAT', string.format('%d', expires))
+return 1
+";
+
 /// A [`ThrottleStore`] on Redis or Redis Cluster, sharing a [`RedisStore`]'s connections,
 /// prefix and timeouts. Each budget is one key, `<prefix>throttle:{<64-hex hash>}`, written by
 /// one script per attempt (atomic, Cluster-safe) and expiring by its own TTL once its back-off
@@ -63,6 +87,7 @@ pub struct RedisThrottleStore {
     lanes: Arc<Lanes>,
     prefix: String,
     script: Arc<Script>,
+    refund: Arc<Script>,
 }
 
 impl RedisThrottleStore {
@@ -73,6 +98,7 @@ impl RedisThrottleStore {
             lanes: Arc::clone(&sessions.inner.lanes),
             prefix: format!("{}throttle:", sessions.inner.keys.prefix()),
             script: Arc::new(Script::new(ATTEMPT)),
+            refund: Arc::new(Script::new(REFUND)),
         }
     }
 
@@ -150,5 +176,19 @@ impl ThrottleStore for RedisThrottleStore {
             })
             .await
             .map_err(throttle_error)
+    }
+
+    async fn refund(&self, key: &ThrottleKey, rule: &Rule) -> Result<(), ThrottleError> {
+        let mut invocation = self.refund.key(self.key_name(key));
+        invocation
+            .arg(ms(rule.base_delay))
+            .arg(ms(rule.max_delay))
+            .arg(ms(rule.forget_after))
+            .arg(rule.free_attempts);
+        self.lanes
+            .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
+            .await
+            .map_err(throttle_error)?;
+        Ok(())
     }
 }

@@ -184,7 +184,8 @@ pub async fn many_accounts_from_one_client_are_throttled_by_the_client_budget(
     ));
 }
 
-/// A success resets the account budget, never the client budget.
+/// A success resets the account budget and refunds its own place to the client, but never
+/// resets the client budget: guesses made before it still count.
 ///
 /// # Panics
 ///
@@ -207,11 +208,119 @@ pub async fn success_resets_the_account_but_never_the_client(store: Arc<dyn Thro
         Attempt::Allowed(place) => place.succeeded().await.expect("attempt"),
         other => panic!("the 20th attempt is still free, got {other:?}"),
     }
-    // ...does not buy more guesses.
+    // ...gives back only its own place: one more guess, then the back-off.
+    assert!(matches!(
+        t.attempt(&keys("victim98", "203.0.113.5"))
+            .await
+            .expect("attempt"),
+        Attempt::Allowed(_)
+    ));
     assert!(matches!(
         t.attempt(&keys("victim99", "203.0.113.5"))
             .await
             .expect("attempt"),
+        Attempt::Throttled { .. }
+    ));
+}
+
+/// Successful logins from one client (an office behind one address) never spend its budget,
+/// even when 64 run at once; a refund on a missing budget is harmless.
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn successes_do_not_spend_the_client_budget(store: Arc<dyn ThrottleStore>) {
+    let clock = clock();
+    let t = throttle(Arc::clone(&store), &clock);
+    let client = "198.51.100.20";
+    for round in 0..3 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..16 {
+            let t = t.clone();
+            tasks.spawn(async move {
+                match t
+                    .attempt(&keys(&format!("staff{round}x{n}"), client))
+                    .await
+                    .expect("attempt")
+                {
+                    Attempt::Allowed(place) => {
+                        place.succeeded().await.expect("succeeded");
+                        true
+                    }
+                    Attempt::Throttled { .. } => false,
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            assert!(
+                done.expect("task"),
+                "48 successful logins from one client, 16 at a time, are never throttled"
+            );
+        }
+    }
+    // The budget is whole again: 20 failures are free, the 21st is not.
+    for n in 0..20 {
+        assert!(
+            matches!(
+                t.attempt(&keys(&format!("guess{n}"), client))
+                    .await
+                    .expect("attempt"),
+                Attempt::Allowed(_)
+            ),
+            "failure {n} is within the budget"
+        );
+    }
+    assert!(matches!(
+        t.attempt(&keys("guess20", client)).await.expect("attempt"),
+        Attempt::Throttled { .. }
+    ));
+    // Refunding a budget that does not exist changes nothing and is not an error.
+    let rule = *t.rule(latchkey_throttle::KeyKind::Client);
+    store
+        .refund(&ThrottleKey::client("192.0.2.200"), &rule)
+        .await
+        .expect("refund of a missing key");
+    assert!(matches!(
+        t.attempt(&keys("fresh", "192.0.2.200"))
+            .await
+            .expect("attempt"),
+        Attempt::Allowed(_)
+    ));
+}
+
+/// A refused attempt counts against no budget: retrying a throttled account does not run
+/// down the client's budget.
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn a_refused_attempt_spends_no_budget(store: Arc<dyn ThrottleStore>) {
+    let clock = clock();
+    let t = throttle(Arc::clone(&store), &clock);
+    let client = "198.51.100.77";
+    for n in 0..35 {
+        let attempt = t.attempt(&keys("target", client)).await.expect("attempt");
+        assert_eq!(
+            matches!(attempt, Attempt::Allowed(_)),
+            n < 5,
+            "attempt {n}: 5 free, then the account's back-off"
+        );
+    }
+    // The client counted only the 5 that went ahead: 15 more failures are free.
+    for n in 0..15 {
+        assert!(
+            matches!(
+                t.attempt(&keys(&format!("other{n}"), client))
+                    .await
+                    .expect("attempt"),
+                Attempt::Allowed(_)
+            ),
+            "client failure {} of 20",
+            n + 6
+        );
+    }
+    assert!(matches!(
+        t.attempt(&keys("other99", client)).await.expect("attempt"),
         Attempt::Throttled { .. }
     ));
 }
@@ -240,6 +349,8 @@ macro_rules! throttle_store_conformance {
             the_back_off_doubles_up_to_its_ceiling,
             many_accounts_from_one_client_are_throttled_by_the_client_budget,
             success_resets_the_account_but_never_the_client,
+            successes_do_not_spend_the_client_budget,
+            a_refused_attempt_spends_no_budget,
         );
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {

@@ -55,6 +55,43 @@ impl ThrottleKey {
         Self::new(KeyKind::Client, address)
     }
 
+    /// The budget of the client at `ip`, grouped the way addresses are handed out: an IPv4
+    /// address on its own (an IPv4-mapped IPv6 address counts as that IPv4 address), an IPv6
+    /// address by its /64 prefix, since one host or one customer usually holds a whole /64 and
+    /// could otherwise spread its guesses over 2⁶⁴ addresses.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use latchkey_throttle::ThrottleKey;
+    ///
+    /// let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    /// assert_eq!(
+    ///     ThrottleKey::client_ip(ip("2001:db8:1:2::1")),
+    ///     ThrottleKey::client_ip(ip("2001:db8:1:2:ffff::9")),
+    /// );
+    /// assert_ne!(
+    ///     ThrottleKey::client_ip(ip("2001:db8:1:2::1")),
+    ///     ThrottleKey::client_ip(ip("2001:db8:1:3::1")),
+    /// );
+    /// assert_eq!(
+    ///     ThrottleKey::client_ip(ip("::ffff:192.0.2.7")),
+    ///     ThrottleKey::client_ip(ip("192.0.2.7")),
+    /// );
+    /// ```
+    #[must_use]
+    pub fn client_ip(ip: std::net::IpAddr) -> Self {
+        match ip {
+            std::net::IpAddr::V4(v4) => Self::client(&v4.to_string()),
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self::client(&v4.to_string()),
+                None => {
+                    let s = v6.segments();
+                    Self::client(&format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+                }
+            },
+        }
+    }
+
     /// A key of `kind` for `value`.
     #[must_use]
     pub fn new(kind: KeyKind, value: &str) -> Self {

@@ -125,4 +125,14 @@ impl ThrottleStore for MemoryThrottleStore {
         self.budgets.remove(key.hex());
         Ok(())
     }
+
+    async fn refund(&self, key: &ThrottleKey, rule: &Rule) -> Result<(), ThrottleError> {
+        if let Some(mut slot) = self.budgets.get_mut(key.hex()) {
+            let (state, _) = *slot;
+            if let Some(state) = rule.refund(Some(state)) {
+                *slot = (state, rule.expires_at(&state));
+            }
+        }
+        Ok(())
+    }
 }

@@ -94,6 +94,19 @@ impl Rule {
         )
     }
 
+    /// Gives back the place of one counted attempt that turned out to be a success (a client
+    /// budget counts failures only): one attempt fewer, and the back-off recomputed from the
+    /// last attempt as if that count had been reached there. `None` (no budget, or a budget
+    /// already forgotten) stays `None`; a count of zero stays zero. A store must run this
+    /// atomically per key, as [`next`](Self::next).
+    #[must_use]
+    pub fn refund(&self, state: Option<BudgetState>) -> Option<BudgetState> {
+        let mut state = state?;
+        state.attempts = state.attempts.saturating_sub(1);
+        state.until = state.last.saturating_add(self.delay_after(state.attempts));
+        Some(state)
+    }
+
     /// When a store may drop `state`: once its back-off is over and it is forgotten.
     #[must_use]
     pub fn expires_at(&self, state: &BudgetState) -> Timestamp {
@@ -163,6 +176,43 @@ mod tests {
                 until: None
             },
             "forgotten after a quiet window"
+        );
+    }
+
+    #[test]
+    fn a_refund_gives_back_one_place_and_shortens_the_back_off() {
+        let r = rule();
+        let t0 = Timestamp::from_unix_millis(1_000_000);
+        assert_eq!(r.refund(None), None, "nothing to refund");
+        let mut state = None;
+        for _ in 0..3 {
+            state = r.next(state, t0).0;
+        }
+        // 3 attempts with 3 free: a 1 s back-off; the 4th after it: a 2 s one.
+        let t1 = t0.saturating_add(Duration::from_secs(1));
+        state = r.next(state, t1).0;
+        assert_eq!(
+            state.map(|s| (s.attempts, s.until)),
+            Some((4, t1.saturating_add(Duration::from_secs(2))))
+        );
+        let refunded = r.refund(state).expect("a budget");
+        assert_eq!(
+            (refunded.attempts, refunded.until),
+            (3, t1.saturating_add(Duration::from_secs(1))),
+            "the back-off of 3 attempts, from the last one"
+        );
+        let refunded = r.refund(Some(refunded)).expect("a budget");
+        assert_eq!(
+            (refunded.attempts, refunded.until),
+            (2, t1),
+            "free again: no back-off"
+        );
+        let mut zero = refunded;
+        zero.attempts = 0;
+        assert_eq!(
+            r.refund(Some(zero)).map(|s| s.attempts),
+            Some(0),
+            "never below zero"
         );
     }
 }

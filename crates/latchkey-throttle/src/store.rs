@@ -61,4 +61,14 @@ pub trait ThrottleStore: Debug + Send + Sync + 'static {
     ///
     /// A backend failure.
     async fn reset(&self, key: &ThrottleKey) -> Result<(), ThrottleError>;
+
+    /// Gives back one counted attempt of `key`'s budget under `rule` ([`Rule::refund`]),
+    /// atomically with respect to every other call on the same key: the attempt turned out to
+    /// be a success, which a client budget does not count. Refunding a missing key is not an
+    /// error and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// A backend failure.
+    async fn refund(&self, key: &ThrottleKey, rule: &Rule) -> Result<(), ThrottleError>;
 }

@@ -62,20 +62,24 @@ impl Attempt {
 pub struct Place {
     inner: Arc<Inner>,
     accounts: Vec<ThrottleKey>,
+    clients: Vec<ThrottleKey>,
 }
 
 impl fmt::Debug for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Place")
             .field("accounts", &self.accounts.len())
+            .field("clients", &self.clients.len())
             .finish()
     }
 }
 
 impl Place {
-    /// The login succeeded: forget the budgets of the account keys of this attempt. Client
-    /// budgets are kept, so that logging in to one's own account between guesses does not
-    /// reset the guesses against others.
+    /// The login succeeded: forget the budgets of the account keys of this attempt, and give
+    /// the client keys back this attempt's place (a client budget counts failures only, so an
+    /// office behind one address can log in all day). Client budgets are never reset, so
+    /// logging in to one's own account between guesses does not wipe the guesses against
+    /// others.
     ///
     /// # Errors
     ///
@@ -83,6 +87,9 @@ impl Place {
     pub async fn succeeded(self) -> Result<(), ThrottleError> {
         for key in &self.accounts {
             self.inner.store.reset(key).await?;
+        }
+        for key in &self.clients {
+            self.inner.store.refund(key, &self.inner.client).await?;
         }
         Ok(())
     }
@@ -239,18 +246,28 @@ impl Throttle {
 
     /// Asks for a place for one login attempt counted against every key in `keys`, in order
     /// (pass the client key first: a throttled client then spends no account budget). The
-    /// first key in back-off ends the walk with [`Attempt::Throttled`]; keys before it stay
-    /// counted. Each key's count is taken atomically by the store, so concurrent attempts
-    /// never get more places than the budget has.
+    /// first key in back-off ends the walk with [`Attempt::Throttled`], and the keys before it
+    /// are refunded the place they counted: a refused attempt counts against no budget. Each
+    /// key's count is taken atomically by the store, so concurrent attempts never get more
+    /// places than the budget has.
     ///
     /// # Errors
     ///
     /// A store failure: refuse the login (fail closed).
     pub async fn attempt(&self, keys: &[ThrottleKey]) -> Result<Attempt, ThrottleError> {
         let now = self.inner.clock.now();
-        for key in keys {
+        for (at, key) in keys.iter().enumerate() {
             let rule = self.rule(key.kind());
             if let Decision::Blocked { until } = self.inner.store.attempt(key, now, rule).await? {
+                // A refused attempt counts nowhere: give the keys before this one back the
+                // place they just counted, so that a client retrying one throttled account
+                // does not run down its own budget as well.
+                for earlier in &keys[..at] {
+                    self.inner
+                        .store
+                        .refund(earlier, self.rule(earlier.kind()))
+                        .await?;
+                }
                 return Ok(Attempt::Throttled {
                     retry_after: until.saturating_duration_since(now),
                 });
@@ -261,6 +278,11 @@ impl Throttle {
             accounts: keys
                 .iter()
                 .filter(|k| k.kind() == KeyKind::Account)
+                .cloned()
+                .collect(),
+            clients: keys
+                .iter()
+                .filter(|k| k.kind() == KeyKind::Client)
                 .cloned()
                 .collect(),
         }))

@@ -1,7 +1,9 @@
 //! The page in a real browser: headless Chromium, driven over WebDriver by Debian's
 //! `chromedriver`, against the login example on a loopback port. It signs up and logs in through
-//! the form, sees this device in the device list, and logs out — proving the HttpOnly cookie,
-//! `credentials: "include"` and the CSRF header work where users meet them.
+//! the form, sees this device in the device list, logs out, changes the password through the
+//! form, and meets the login throttle's message after five wrong guesses — proving the HttpOnly
+//! cookie, `credentials: "include"`, the CSRF header and the error messages work where users
+//! meet them.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. When they are missing the test
 //! installs them (once, as root or with passwordless sudo: `support::require`); when it cannot,
@@ -270,6 +272,60 @@ async fn sign_up_log_in_see_this_device_and_log_out_in_chromium() {
             "still logged in after a reload",
             "return !document.getElementById('account').hidden \
              && document.getElementById('whoami').textContent === 'browser01'",
+        )
+        .await;
+
+    // Change the password through the form: the other devices are logged out (none here), this
+    // one stays in.
+    browser.type_into("#current-password", "Chr0me!pw").await;
+    browser.type_into("#new-password", "N3w!chrome").await;
+    browser.click("#change-password").await;
+    browser
+        .wait_for(
+            "the password change",
+            "return document.getElementById('message').textContent              === 'Password changed; logged out 0 other device(s).'              && !document.getElementById('account').hidden",
+        )
+        .await;
+    browser.click("#logout").await;
+    browser
+        .wait_for(
+            "logged out",
+            "return !document.getElementById('login-form').hidden",
+        )
+        .await;
+
+    // Guessing through the form: five wrong passwords, then the throttle's message.
+    for n in 0..6 {
+        browser.type_into("#id", "browser01").await;
+        browser
+            .type_into("#password", &format!("Wr0ng!{n}xx"))
+            .await;
+        browser.click("#login").await;
+        let expected = if n < 5 {
+            "wrong id or password"
+        } else {
+            "Too many failed attempts. Try again in 1 second."
+        };
+        browser
+            .wait_for(
+                &format!("the answer to guess {n}: {expected}"),
+                &format!("return document.getElementById('message').textContent === '{expected}'"),
+            )
+            .await;
+        // Cleared, so that the next guess's identical answer is seen anew.
+        browser
+            .eval("document.getElementById('message').textContent = ''; return true")
+            .await;
+    }
+    // After the back-off the new password logs in.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    browser.type_into("#id", "browser01").await;
+    browser.type_into("#password", "N3w!chrome").await;
+    browser.click("#login").await;
+    browser
+        .wait_for(
+            "logged in with the new password",
+            "return !document.getElementById('account').hidden",
         )
         .await;
 

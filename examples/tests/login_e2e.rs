@@ -487,24 +487,20 @@ async fn wrong_password_and_unknown_user_look_the_same(framework: Framework) {
     server.stop().await;
 }
 
-#[test]
-fn a_cors_origin_without_a_scheme_is_refused_at_start_up() {
+#[tokio::test]
+async fn a_cors_origin_without_a_scheme_is_refused_at_start_up() {
     let mut config = support::test_config();
     config.cors_origins = vec!["localhost:5173".to_owned()];
-    let users = latchkey_examples::login::Users::new().expect("users");
-    let error = latchkey_examples::login::router(Arc::new(MemoryStore::new()), users, &config)
+    let (accounts, _dir) = support::sqlite_accounts().await;
+    let services = support::services_on(Arc::new(MemoryStore::new()), accounts);
+    let error = latchkey_examples::login::router(services.clone(), &config)
         .expect_err("an origin without a scheme never matches, so it is a configuration error");
     assert!(
         matches!(error, latchkey_examples::login::BuildError::CsrfOrigin(_)),
         "{error}"
     );
-    let users = latchkey_examples::login::Users::new().expect("users");
-    let error = latchkey_examples::login::actix::LoginApp::new(
-        Arc::new(MemoryStore::new()),
-        users,
-        &config,
-    )
-    .expect_err("the actix app refuses it the same way");
+    let error = latchkey_examples::login::actix::LoginApp::new(services, &config)
+        .expect_err("the actix app refuses it the same way");
     assert!(
         matches!(error, latchkey_examples::login::BuildError::CsrfOrigin(_)),
         "{error}"

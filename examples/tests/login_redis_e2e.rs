@@ -29,7 +29,8 @@ async fn login_flow_on_redis_with_an_outage_and_recovery(framework: Framework) {
         !url.contains(":6379/"),
         "a private port, never the shared 6379"
     );
-    let (store, name) = login::session_store(Some(&url)).unwrap();
+    let stores = login::stores(Some(&url)).unwrap();
+    let (store, name) = (stores.sessions, stores.description);
     assert!(name.starts_with("redis at redis://127.0.0.1:"), "{name}");
     let server = Server::start(framework, store.clone()).await;
 
@@ -98,15 +99,13 @@ async fn login_flow_on_redis_with_an_outage_and_recovery(framework: Framework) {
         .unwrap();
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(down.headers().get("set-cookie").is_none());
-    assert_eq!(
-        probe
-            .get(server.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    // /health says which part is down (and still creates nothing).
+    let health = probe.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(health.headers().get("set-cookie").is_none());
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["sessions"], "unavailable", "{health}");
+    assert_eq!(health["accounts"], "ok", "{health}");
 
     // Redis is back (empty: the test server keeps nothing on disk). The store reconnects by
     // itself; the old session died with the data, so it is simply "no session", and a new login
@@ -129,6 +128,8 @@ async fn login_flow_on_redis_with_an_outage_and_recovery(framework: Framework) {
         StatusCode::UNAUTHORIZED,
         "recovered: the lost session reads as none"
     );
+    let health = probe.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "healthy again");
     let three = client("device-three/3.0");
     log_in(&server, &three, "redis1234", PASSWORD).await;
     assert_eq!(

@@ -267,4 +267,18 @@ pub trait SessionStore: Debug + Send + Sync + 'static {
     ///
     /// A backend failure.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// One cheap round trip that proves the backend answers, for health checks. It never
+    /// creates, changes or extends a session. The default loads the all-zero key, which no
+    /// session ID hashes to (so it finds nothing); a backend with a cheaper probe may override
+    /// it.
+    ///
+    /// # Errors
+    ///
+    /// A backend failure.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.load(&SessionKey::from_bytes([0; 32]))
+            .await
+            .map(|_| ())
+    }
 }

@@ -13,18 +13,23 @@ use actix_web::middleware::Condition;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use latchkey::actix::{Session, SessionMiddleware, SessionRejection};
 use latchkey::session::{
-    OriginHeaders, OriginPolicy, RequestMethod, SessionCapPolicy, SessionManager, SessionStore,
+    OriginHeaders, OriginPolicy, RequestMethod, SessionCapPolicy, SessionManager,
 };
 
-use super::routes::{self, Credentials, Outcome, Refusal, Reply};
-use super::{ApiError, BuildError, LoginConfig, Users, MAX_BODY_BYTES, PAGE};
+use super::routes::{self, Credentials, Outcome, PasswordChange, Refusal, Reply, Services};
+use super::{ApiError, BuildError, LoginConfig, MAX_BODY_BYTES, PAGE};
+
+/// The configured forwarding header ([`LoginConfig::client_ip_header`]).
+#[derive(Debug, Clone)]
+struct ClientIpHeader(String);
 
 /// Everything one worker's `App` is built from; cheap to clone (the server clones it into each
 /// worker thread).
 #[derive(Debug, Clone)]
 pub struct LoginApp {
     sessions: SessionMiddleware,
-    users: web::Data<Users>,
+    services: web::Data<Services>,
+    client_ip_header: Option<web::Data<ClientIpHeader>>,
     /// The CORS origins as an origin policy (same normalisation as the CSRF check); `None`
     /// without a cross-origin front end.
     cors: Option<Arc<OriginPolicy>>,
@@ -35,17 +40,14 @@ impl LoginApp {
     ///
     /// # Errors
     /// [`BuildError`] when the session configuration or a CORS origin is invalid.
-    pub fn new(
-        store: Arc<dyn SessionStore>,
-        users: Users,
-        config: &LoginConfig,
-    ) -> Result<Self, BuildError> {
-        let manager = SessionManager::builder(store, config.cookie_key.clone())
-            .secure(config.cookie_secure)
-            .same_site(config.same_site)
-            .max_sessions_per_user(config.max_sessions_per_user, SessionCapPolicy::RevokeOldest)
-            .build()
-            .map_err(BuildError::Session)?;
+    pub fn new(services: Services, config: &LoginConfig) -> Result<Self, BuildError> {
+        let manager =
+            SessionManager::builder(Arc::clone(&services.sessions), config.cookie_key.clone())
+                .secure(config.cookie_secure)
+                .same_site(config.same_site)
+                .max_sessions_per_user(config.max_sessions_per_user, SessionCapPolicy::RevokeOldest)
+                .build()
+                .map_err(BuildError::Session)?;
         let mut sessions = SessionMiddleware::new(manager);
         let mut cors = OriginPolicy::builder();
         for origin in &config.cors_origins {
@@ -61,7 +63,11 @@ impl LoginApp {
         };
         Ok(Self {
             sessions,
-            users: web::Data::new(users),
+            services: web::Data::new(services),
+            client_ip_header: config
+                .client_ip_header
+                .as_ref()
+                .map(|name| web::Data::new(ClientIpHeader(name.as_str().to_owned()))),
             cors,
         })
     }
@@ -85,17 +91,24 @@ impl LoginApp {
             .service(web::resource("/logout").route(web::post().to(logout)))
             .service(web::resource("/sessions").route(web::get().to(sessions)))
             .service(web::resource("/sessions/{id}").route(web::delete().to(revoke_session)))
-            .service(web::resource("/logout-all").route(web::post().to(logout_all)));
-        config.app_data(self.users.clone()).app_data(json).service(
-            web::scope("")
-                .wrap(Condition::new(
-                    self.cors.is_some(),
-                    cors(self.cors.clone().unwrap_or_default()),
-                ))
-                .service(web::resource("/").route(web::get().to(page)))
-                .service(web::resource("/health").route(web::get().to(health)))
-                .service(with_session),
-        );
+            .service(web::resource("/logout-all").route(web::post().to(logout_all)))
+            .service(web::resource("/password").route(web::post().to(change_password)));
+        if let Some(header) = &self.client_ip_header {
+            config.app_data(header.clone());
+        }
+        config
+            .app_data(self.services.clone())
+            .app_data(json)
+            .service(
+                web::scope("")
+                    .wrap(Condition::new(
+                        self.cors.is_some(),
+                        cors(self.cors.clone().unwrap_or_default()),
+                    ))
+                    .service(web::resource("/").route(web::get().to(page)))
+                    .service(web::resource("/health").route(web::get().to(health)))
+                    .service(with_session),
+            );
     }
 }
 
@@ -179,8 +192,28 @@ fn respond(outcome: Outcome) -> HttpResponse {
         .json(body),
         Ok(Reply::NoContent) => HttpResponse::NoContent().finish(),
         Err(Refusal::Api(error)) => api_response(error),
+        Err(Refusal::Retry { error, after_secs }) => HttpResponse::build(
+            StatusCode::from_u16(error.status.as_u16())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .insert_header((header::RETRY_AFTER, after_secs.to_string()))
+        .json(serde_json::json!({
+            "error": error.code,
+            "message": error.message,
+            "retry_after": after_secs,
+        })),
         Err(Refusal::Session(error)) => SessionRejection::from(error).error_response(),
     }
+}
+
+/// The client address for the login throttle: the configured forwarding header, else the
+/// connection's peer ([`routes::client_ip`]).
+fn client_of(request: &HttpRequest) -> Option<std::net::IpAddr> {
+    let forwarded = request
+        .app_data::<web::Data<ClientIpHeader>>()
+        .and_then(|name| request.headers().get(name.0.as_str()))
+        .and_then(|value| value.to_str().ok());
+    routes::client_ip(request.peer_addr().map(|addr| addr.ip()), forwarded)
 }
 
 async fn page() -> HttpResponse {
@@ -189,16 +222,23 @@ async fn page() -> HttpResponse {
         .body(PAGE)
 }
 
-async fn health() -> &'static str {
-    "ok"
+async fn health(services: web::Data<Services>) -> HttpResponse {
+    let (status, body) = routes::health(&services).await;
+    HttpResponse::build(
+        StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    )
+    .json(body)
 }
 
-async fn signup(users: web::Data<Users>, credentials: web::Json<Credentials>) -> HttpResponse {
-    respond(routes::signup(&users, credentials.into_inner()).await)
+async fn signup(
+    services: web::Data<Services>,
+    credentials: web::Json<Credentials>,
+) -> HttpResponse {
+    respond(routes::signup(&services, credentials.into_inner()).await)
 }
 
 async fn login(
-    users: web::Data<Users>,
+    services: web::Data<Services>,
     session: Session,
     request: HttpRequest,
     credentials: web::Json<Credentials>,
@@ -207,7 +247,27 @@ async fn login(
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    respond(routes::login(&users, &session, user_agent, credentials.into_inner()).await)
+    let client = client_of(&request);
+    respond(
+        routes::login(
+            &services,
+            &session,
+            client,
+            user_agent,
+            credentials.into_inner(),
+        )
+        .await,
+    )
+}
+
+async fn change_password(
+    services: web::Data<Services>,
+    session: Session,
+    request: HttpRequest,
+    change: web::Json<PasswordChange>,
+) -> HttpResponse {
+    let client = client_of(&request);
+    respond(routes::change_password(&services, &session, client, change.into_inner()).await)
 }
 
 async fn me(session: Session) -> HttpResponse {

@@ -11,6 +11,8 @@
 //! | `SESSION_KEY`   | base64url secret (≥ 32 bytes) that signs cookies; random per start if unset |
 //! | `REDIS_URL`     | e.g. `redis://127.0.0.1:6379/0`: keep sessions in Redis instead of memory  |
 //! | `MAX_SESSIONS_PER_USER` | live sessions per account (default 10); `1`: one device at a time, a new login signs the old device out |
+//! | `DATABASE_URL`  | the accounts: a SQLite file path or `sqlite:` URL (default `./latchkey-login.db`, created with its schema), or a `postgres://` URL |
+//! | `CLIENT_IP_HEADER` | behind a reverse proxy: the header whose last entry is the client address for the login throttle (e.g. `X-Forwarded-For`); default the peer address |
 //! | `RUST_LOG`      | log filter (default `info`)                                                |
 
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use std::net::SocketAddr;
 use base64::Engine as _;
 use latchkey::session::{CookieKey, SameSite};
 
-use super::LoginConfig;
+use super::{LoginConfig, Services, Users};
 
 /// The environment variable `name`, if set and not blank.
 #[must_use]
@@ -107,7 +109,56 @@ pub fn config() -> Result<(SocketAddr, LoginConfig), String> {
             }
         };
     }
+    if let Some(name) = var("CLIENT_IP_HEADER") {
+        config.client_ip_header = Some(
+            http::HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| format!("CLIENT_IP_HEADER={name:?} is not a header name"))?,
+        );
+    }
     Ok((SocketAddr::new(ip, port), config))
+}
+
+/// Opens what the service runs on, from `REDIS_URL` and `DATABASE_URL`: the session and
+/// throttle stores ([`super::stores`]), the account database (migrated at start), the
+/// argon2 slots and the default login throttle. Returns them with a description for the
+/// start-up banner (URLs without passwords).
+///
+/// # Errors
+/// A message naming the variable that is wrong, or the database that cannot be opened.
+pub async fn services() -> Result<(Services, String), String> {
+    let stores = super::stores(var("REDIS_URL").as_deref())?;
+    let database_url = var("DATABASE_URL");
+    let accounts = crate::accounts::open(database_url.as_deref())
+        .await
+        .map_err(|e| {
+            let detail = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            format!("DATABASE_URL: {e}{detail}")
+        })?;
+    let database = format!(
+        "{} at {}",
+        accounts.backend(),
+        super::redact_url(
+            database_url
+                .as_deref()
+                .unwrap_or(crate::accounts::DEFAULT_DATABASE)
+        )
+    );
+    let users = Users::new(accounts).map_err(|e| format!("argon2: {e}"))?;
+    let throttle = super::default_throttle(stores.throttle).map_err(|e| e.to_string())?;
+    let description = format!(
+        "session store: {}\naccounts: {database}",
+        stores.description
+    );
+    Ok((
+        Services {
+            users,
+            throttle,
+            sessions: stores.sessions,
+        },
+        description,
+    ))
 }
 
 /// Logs to stderr with `RUST_LOG` (default `info`).
@@ -121,9 +172,9 @@ pub fn init_tracing() {
 }
 
 /// The start-up banner: where the service listens, its store, and the settings worth a warning.
-pub fn print_banner(name: &str, local: SocketAddr, store_name: &str, config: &LoginConfig) {
+pub fn print_banner(name: &str, local: SocketAddr, stores: &str, config: &LoginConfig) {
     println!("latchkey {name} example listening on http://{local}/");
-    println!("session store: {store_name}");
+    println!("{stores}");
     println!(
         "sessions per account: at most {} (MAX_SESSIONS_PER_USER); a new login beyond it signs the oldest device out",
         config.max_sessions_per_user

@@ -31,19 +31,22 @@ mod users;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use latchkey::axum::{Session, SessionLayer, SessionRejection};
 use latchkey::session::{CookieKey, SameSite, SessionCapPolicy, SessionManager, SessionStore};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use api::{ApiError, JsonBody};
-pub use routes::{Credentials, Outcome, Refusal, Reply};
+pub use routes::{client_ip, Credentials, Outcome, PasswordChange, Refusal, Reply, Services};
 pub use users::{
-    validate_id, validate_password, InputError, SignupError, Users, PASSWORD_SPECIALS,
+    hash_concurrency, validate_id, validate_password, InputError, Users, UsersError, Verified,
+    HASH_QUEUE_TIMEOUT, PASSWORD_SPECIALS,
 };
 
 /// The largest request body accepted, in bytes. Credentials fit in far less.
@@ -70,6 +73,11 @@ pub struct LoginConfig {
     /// login beyond it signs the account's oldest device out (`1`: one device at a time). It also
     /// bounds `GET /sessions`.
     pub max_sessions_per_user: usize,
+    /// A header set by the reverse proxy in front of the service (`X-Forwarded-For`,
+    /// `X-Real-IP`) whose last entry is the client address the login throttle counts; `None`
+    /// (the default): the connection's peer address. Set it only behind a proxy that is the
+    /// only way in, or clients could name any address they like.
+    pub client_ip_header: Option<HeaderName>,
 }
 
 /// The default per-account session cap: enough for a phone, a laptop and a few browsers, and a
@@ -90,6 +98,7 @@ impl LoginConfig {
             same_site: SameSite::Lax,
             cors_origins: Vec::new(),
             max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
+            client_ip_header: None,
         }
     }
 }
@@ -119,25 +128,36 @@ impl std::error::Error for BuildError {}
 
 /// The application's shared state.
 #[derive(Debug, Clone)]
-pub struct AppState {
-    users: Users,
+struct AppState {
+    services: Services,
+    client_ip_header: Option<HeaderName>,
 }
 
-/// Builds the whole service on `store`.
+/// The default login throttle on `store`: per account 5 free failures, per client address
+/// 20, then a back-off from 1 s doubling to 15 min, forgotten after a quiet hour
+/// (`latchkey-throttle`'s defaults).
+///
+/// # Errors
+/// Never with these settings; the type is the builder's.
+pub fn default_throttle(
+    store: Arc<dyn latchkey::throttle::ThrottleStore>,
+) -> Result<latchkey::throttle::Throttle, latchkey::throttle::ConfigError> {
+    latchkey::throttle::Throttle::builder(store).build()
+}
+
+/// Builds the whole service on `services`. Serve it with [`serve`] (which passes each
+/// connection's peer address to the login throttle).
 ///
 /// # Errors
 /// [`BuildError`] when the session configuration or a CORS origin is invalid.
-pub fn router(
-    store: Arc<dyn SessionStore>,
-    users: Users,
-    config: &LoginConfig,
-) -> Result<Router, BuildError> {
-    let manager = SessionManager::builder(store, config.cookie_key.clone())
-        .secure(config.cookie_secure)
-        .same_site(config.same_site)
-        .max_sessions_per_user(config.max_sessions_per_user, SessionCapPolicy::RevokeOldest)
-        .build()
-        .map_err(BuildError::Session)?;
+pub fn router(services: Services, config: &LoginConfig) -> Result<Router, BuildError> {
+    let manager =
+        SessionManager::builder(Arc::clone(&services.sessions), config.cookie_key.clone())
+            .secure(config.cookie_secure)
+            .same_site(config.same_site)
+            .max_sessions_per_user(config.max_sessions_per_user, SessionCapPolicy::RevokeOldest)
+            .build()
+            .map_err(BuildError::Session)?;
     let mut session_layer = SessionLayer::new(manager);
     for origin in &config.cors_origins {
         session_layer = session_layer
@@ -154,6 +174,7 @@ pub fn router(
         .route("/sessions", get(sessions))
         .route("/sessions/{id}", delete(revoke_session))
         .route("/logout-all", post(logout_all))
+        .route("/password", post(change_password))
         .layer(session_layer);
     // `/health` and the page never see the session layer: a load balancer polling `/health` can
     // never create a session or touch the store.
@@ -162,7 +183,10 @@ pub fn router(
         .route("/health", get(health))
         .merge(with_session)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { users });
+        .with_state(AppState {
+            services,
+            client_ip_header: config.client_ip_header.clone(),
+        });
 
     if !config.cors_origins.is_empty() {
         let origins = config
@@ -186,38 +210,64 @@ pub fn router(
     Ok(app)
 }
 
-/// The session store, chosen once at start-up: Redis when `redis_url` is given (the `REDIS_URL`
-/// environment variable), else the in-memory store. Returns the store and a description for the
-/// start-up banner (the URL without any password).
+/// The stores chosen at start-up: sessions and login budgets.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Where sessions live.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Where the login throttle keeps its budgets (the same Redis as the sessions, so a fleet
+    /// of instances shares the counts).
+    pub throttle: Arc<dyn latchkey::throttle::ThrottleStore>,
+    /// A description for the start-up banner (a URL without any password).
+    pub description: String,
+}
+
+/// The in-memory throttle store's capacity in the example (about 150 bytes a budget); when
+/// full, logins are refused with 503 rather than left unthrottled.
+pub const MEMORY_THROTTLE_CAPACITY: usize = 1_000_000;
+
+/// The stores, chosen once at start-up: Redis when `redis_url` is given (the `REDIS_URL`
+/// environment variable), else in memory (a bounded session store and a bounded throttle
+/// store, both lost on restart).
 ///
 /// No connection is opened here: the service starts even while Redis is down, and answers `503`
 /// on session routes until it is back.
 ///
 /// # Errors
 /// A message when the Redis URL or configuration is refused.
-pub fn session_store(redis_url: Option<&str>) -> Result<(Arc<dyn SessionStore>, String), String> {
+pub fn stores(redis_url: Option<&str>) -> Result<Stores, String> {
     match redis_url {
-        None => Ok((
-            Arc::new(
+        None => Ok(Stores {
+            sessions: Arc::new(
                 latchkey::session::MemoryStore::builder()
                     .max_sessions(MEMORY_STORE_CAPACITY)
                     .build(),
             ),
-            format!("memory, at most {MEMORY_STORE_CAPACITY} sessions (lost on restart)"),
-        )),
+            throttle: Arc::new(
+                latchkey::throttle::MemoryThrottleStore::new()
+                    .with_capacity_limit(MEMORY_THROTTLE_CAPACITY),
+            ),
+            description: format!(
+                "memory, at most {MEMORY_STORE_CAPACITY} sessions (lost on restart)"
+            ),
+        }),
         Some(url) => {
             let config = latchkey_redis::RedisStoreConfig::single(url)
                 .build()
                 .map_err(|e| format!("REDIS_URL: {e}"))?;
             let store =
                 latchkey_redis::RedisStore::new(config).map_err(|e| format!("REDIS_URL: {e}"))?;
-            Ok((Arc::new(store), format!("redis at {}", redact_url(url))))
+            Ok(Stores {
+                throttle: Arc::new(latchkey_redis::RedisThrottleStore::new(&store)),
+                sessions: Arc::new(store),
+                description: format!("redis at {}", redact_url(url)),
+            })
         }
     }
 }
 
 /// `scheme://user:password@host/..` without the password.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
             let host = &url[at + 1..];
@@ -237,9 +287,12 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// An axum response for a route's outcome; session failures go through the adapter's
@@ -249,35 +302,74 @@ fn respond(outcome: Outcome) -> Response {
         Ok(Reply::Json(status, body)) => (status, Json(body)).into_response(),
         Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
         Err(Refusal::Api(error)) => error.into_response(),
+        Err(Refusal::Retry { error, after_secs }) => (
+            error.status,
+            [(header::RETRY_AFTER, after_secs.to_string())],
+            Json(serde_json::json!({
+                "error": error.code,
+                "message": error.message,
+                "retry_after": after_secs,
+            })),
+        )
+            .into_response(),
         Err(Refusal::Session(error)) => SessionRejection::from(error).into_response(),
     }
+}
+
+/// The client address for the login throttle: the configured forwarding header, else the
+/// connection's peer ([`client_ip`]).
+fn client_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+) -> Option<IpAddr> {
+    let forwarded = state
+        .client_ip_header
+        .as_ref()
+        .and_then(|name| headers.get(name))
+        .and_then(|value| value.to_str().ok());
+    client_ip(peer.map(|ConnectInfo(addr)| addr.ip()), forwarded)
 }
 
 async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
-async fn health() -> &'static str {
-    "ok"
+async fn health(State(state): State<AppState>) -> Response {
+    let (status, body) = routes::health(&state.services).await;
+    (status, Json(body)).into_response()
 }
 
 async fn signup(
     State(state): State<AppState>,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Response {
-    respond(routes::signup(&state.users, credentials).await)
+    respond(routes::signup(&state.services, credentials).await)
 }
 
 async fn login(
     State(state): State<AppState>,
     session: Session,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Response {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    respond(routes::login(&state.users, &session, user_agent, credentials).await)
+    let client = client_of(&state, &headers, peer.as_ref().map(|Extension(info)| info));
+    respond(routes::login(&state.services, &session, client, user_agent, credentials).await)
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    JsonBody(change): JsonBody<PasswordChange>,
+) -> Response {
+    let client = client_of(&state, &headers, peer.as_ref().map(|Extension(info)| info));
+    respond(routes::change_password(&state.services, &session, client, change).await)
 }
 
 async fn me(session: Session) -> Response {

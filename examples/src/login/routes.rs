@@ -2,13 +2,56 @@
 //! (`login::router`) and the actix-web app (`login::actix`) both call these and only translate
 //! requests in and [`Reply`]/[`Refusal`] out, so the two servers behave alike by construction.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
 use http::StatusCode;
-use latchkey::session::{Session, SessionError, SessionKey, Timestamp};
+use latchkey::session::{Session, SessionError, SessionKey, SessionStore, Timestamp};
+use latchkey::throttle::{Attempt, Throttle, ThrottleError, ThrottleKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::users::{validate_id, validate_password, InputError, SignupError, Users};
+use super::users::{validate_id, validate_password, InputError, Users, UsersError};
 use super::ApiError;
+
+/// What the routes work with, built once at start-up: the accounts, the login throttle and
+/// the session store (for `/health`). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The accounts (a database) and the bounded argon2 work.
+    pub users: Users,
+    /// Failed-login budgets per account and per client address.
+    pub throttle: Throttle,
+    /// The session store the session layer uses, probed by `/health`.
+    pub sessions: Arc<dyn SessionStore>,
+}
+
+/// The client address a login is counted against: the last entry of the configured
+/// forwarding header when it holds an IP address (the one the nearest proxy added: the only
+/// entry a client cannot forge, provided that proxy is the only way in), else the peer
+/// address of the connection. `None` when neither is known; the login is then throttled per
+/// account only.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use latchkey_examples::login::client_ip;
+///
+/// let peer: IpAddr = "10.0.0.2".parse().unwrap();
+/// assert_eq!(client_ip(Some(peer), None), Some(peer));
+/// assert_eq!(
+///     client_ip(Some(peer), Some("198.51.100.7, 203.0.113.9")),
+///     Some("203.0.113.9".parse().unwrap())
+/// );
+/// assert_eq!(client_ip(Some(peer), Some("junk")), Some(peer));
+/// ```
+#[must_use]
+pub fn client_ip(peer: Option<IpAddr>, forwarded: Option<&str>) -> Option<IpAddr> {
+    forwarded
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .or(peer)
+}
 
 /// `{id, password}` as sent to `/signup` and `/login`. Unknown fields are refused.
 #[derive(Deserialize)]
@@ -41,6 +84,14 @@ pub enum Reply {
 pub enum Refusal {
     /// An answer the service chose (bad input, not logged in, …).
     Api(ApiError),
+    /// An answer to retry later: the adapter adds `Retry-After: after_secs` and a
+    /// `retry_after` field to the JSON body (429 throttled, 503 busy or unavailable).
+    Retry {
+        /// Status, code and message.
+        error: ApiError,
+        /// Seconds until a retry may succeed.
+        after_secs: u64,
+    },
     /// A session failure for the adapter to map (store unavailable → 503, else an opaque 500).
     Session(SessionError),
 }
@@ -77,8 +128,126 @@ impl From<InputError> for Refusal {
     }
 }
 
+/// 429: the login throttle refused the attempt before any password work.
+pub const TOO_MANY_ATTEMPTS: ApiError = ApiError::new(
+    StatusCode::TOO_MANY_REQUESTS,
+    "too_many_attempts",
+    "too many failed attempts: wait before trying again",
+);
+
+/// 503: the account database or the throttle store cannot be reached.
+pub const UNAVAILABLE: ApiError = ApiError::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "unavailable",
+    "the service is temporarily unavailable: try again shortly",
+);
+
+/// 503: every password-hashing slot stayed busy.
+pub const BUSY: ApiError = ApiError::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "busy",
+    "the service is busy: try again shortly",
+);
+
+fn unavailable() -> Refusal {
+    Refusal::Retry {
+        error: UNAVAILABLE,
+        after_secs: 5,
+    }
+}
+
+impl From<UsersError> for Refusal {
+    fn from(error: UsersError) -> Self {
+        match error {
+            UsersError::Taken => {
+                ApiError::new(StatusCode::CONFLICT, "id_taken", "this id is already taken").into()
+            }
+            UsersError::Busy => Refusal::Retry {
+                error: BUSY,
+                after_secs: 1,
+            },
+            UsersError::Unavailable(error) => {
+                // The source is the driver's message: never a password or a hash (those are
+                // bound parameters, which sqlx does not put into its errors).
+                let detail = std::error::Error::source(&error)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::warn!(%detail, "account database unavailable");
+                unavailable()
+            }
+            UsersError::Hash(error) => {
+                tracing::error!(%error, "password hashing failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "something went wrong",
+                )
+                .into()
+            }
+        }
+    }
+}
+
+impl From<ThrottleError> for Refusal {
+    /// The throttle store failed: refuse (fail closed), never guess unthrottled.
+    fn from(error: ThrottleError) -> Self {
+        tracing::warn!(%error, "login throttle store unavailable");
+        unavailable()
+    }
+}
+
 /// What a route returns.
 pub type Outcome = Result<Reply, Refusal>;
+
+/// `{current_password, new_password}` as sent to `/password`. Unknown fields are refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange([redacted])")
+    }
+}
+
+/// The throttle's place for one password check by `account` from `client`, or the 429.
+async fn throttle_place(
+    throttle: &Throttle,
+    client: Option<IpAddr>,
+    account: &str,
+) -> Result<latchkey::throttle::Place, Refusal> {
+    // The client first: a throttled client then spends no account budget.
+    let mut keys = Vec::with_capacity(2);
+    keys.extend(client.map(ThrottleKey::client_ip));
+    keys.push(ThrottleKey::account(account));
+    match throttle.attempt(&keys).await? {
+        Attempt::Allowed(place) => Ok(place),
+        refused @ Attempt::Throttled { .. } => Err(Refusal::Retry {
+            error: TOO_MANY_ATTEMPTS,
+            after_secs: refused.retry_after_secs().unwrap_or(1),
+        }),
+    }
+}
+
+/// Reports a successful password check to the throttle. A store failure here only means the
+/// budget runs out on its own; the login itself stands.
+async fn report_success(place: latchkey::throttle::Place) {
+    if let Err(error) = place.succeeded().await {
+        tracing::warn!(%error, "could not reset a login budget");
+    }
+}
+
+fn invalid_credentials() -> Refusal {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "wrong id or password",
+    )
+    .into()
+}
 
 fn validate(credentials: &Credentials) -> Result<(), Refusal> {
     validate_id(&credentials.id)?;
@@ -89,57 +258,135 @@ fn validate(credentials: &Credentials) -> Result<(), Refusal> {
 /// `POST /signup`.
 ///
 /// # Errors
-/// Bad input (400), a taken ID (409), a failed hash (500).
-pub async fn signup(users: &Users, credentials: Credentials) -> Outcome {
+/// Bad input (400), a taken ID (409, decided by the database's unique key), the database or
+/// the hashing slots unavailable (503), a failed hash (500).
+pub async fn signup(services: &Services, credentials: Credentials) -> Outcome {
     validate(&credentials)?;
     let id = credentials.id;
-    match users.signup(id.clone(), credentials.password).await {
-        Ok(()) => Ok(Reply::Json(StatusCode::CREATED, json!({ "id": id }))),
-        Err(SignupError::Taken) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "id_taken", "this id is already taken").into())
-        }
-        Err(SignupError::Hash(error)) => {
-            tracing::error!(%error, "password hashing failed");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "something went wrong",
-            )
-            .into())
-        }
-    }
+    services
+        .users
+        .signup(id.clone(), credentials.password)
+        .await?;
+    Ok(Reply::Json(StatusCode::CREATED, json!({ "id": id })))
 }
 
-/// `POST /login`; `user_agent` is the request's `User-Agent`, kept for the device list.
+/// `POST /login`; `client` is the caller's address ([`client_ip`]), `user_agent` the request's
+/// `User-Agent`, kept for the device list.
+///
+/// The throttle is asked first: once the account's or the client's budget is spent the answer
+/// is 429 with `Retry-After`, before any argon2 work, and it is the same for a known and an
+/// unknown ID. A right password resets the account's budget.
 ///
 /// # Errors
-/// Bad input (400), wrong credentials (401), session failures.
+/// Bad input (400), wrong credentials (401), throttled (429), the database, the throttle store
+/// or the hashing slots unavailable (503), session failures.
 pub async fn login(
-    users: &Users,
+    services: &Services,
     session: &Session,
+    client: Option<IpAddr>,
     user_agent: Option<&str>,
     credentials: Credentials,
 ) -> Outcome {
     validate(&credentials)?;
-    // Unknown user and wrong password: the same argon2 work, the same answer.
-    if !users.verify(&credentials.id, credentials.password).await {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong id or password",
-        )
-        .into());
-    }
+    let place = throttle_place(&services.throttle, client, &credentials.id).await?;
+    // Unknown user and wrong password: the same argon2 work, the same answer. A failure needs
+    // nothing more: the attempt was counted when it started.
+    let Some(verified) = services
+        .users
+        .verify(&credentials.id, credentials.password)
+        .await?
+    else {
+        return Err(invalid_credentials());
+    };
+    report_success(place).await;
     if let Some(agent) = user_agent {
         session.set_user_agent(agent);
     }
     // `login` sets the user, applies the per-user cap and cycles the session ID.
     session.login(credentials.id.clone()).await?;
+    // A password change between the check and `login` logged out every other device before
+    // this session existed: refuse it rather than keep a session made with the old password.
+    if !services
+        .users
+        .still_current(&credentials.id, &verified)
+        .await?
+    {
+        session.destroy();
+        return Err(invalid_credentials());
+    }
     let csrf_token = session.csrf_token().await?;
     Ok(Reply::Json(
         StatusCode::OK,
         json!({ "id": credentials.id, "csrf_token": csrf_token }),
     ))
+}
+
+/// `POST /password`: changes the logged-in user's password and logs out every other device.
+/// The current password is checked under the same throttle as a login (this is a password
+/// check too), the new one against the password rule. The session's own ID is cycled.
+///
+/// # Errors
+/// Not logged in (401), a new password against the rule (400), a wrong current password (403),
+/// throttled (429), the database, the throttle store or the hashing slots unavailable (503),
+/// session failures.
+pub async fn change_password(
+    services: &Services,
+    session: &Session,
+    client: Option<IpAddr>,
+    change: PasswordChange,
+) -> Outcome {
+    let Some(id) = session.user_id().await? else {
+        return Err(ApiError::UNAUTHENTICATED.into());
+    };
+    validate_password(&change.new_password)?;
+    let place = throttle_place(&services.throttle, client, &id).await?;
+    if !services
+        .users
+        .change_password(&id, change.current_password, change.new_password)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+            "the current password is wrong",
+        )
+        .into());
+    }
+    report_success(place).await;
+    // The hash is already replaced, so a login with the old password that is still in flight
+    // is refused by its own check (see `login`); every session that exists now goes here.
+    let revoked = session.revoke_other_devices().await?;
+    session.cycle_id().await?;
+    Ok(Reply::Json(StatusCode::OK, json!({ "revoked": revoked })))
+}
+
+/// How long `/health` waits for each backend.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /health`: probes the session store and the account database (one cheap round trip
+/// each, never creating a session) and answers 200 when both answer, else 503, with
+/// `{"status", "sessions", "accounts", "database"}`.
+pub async fn health(services: &Services) -> (StatusCode, Value) {
+    let sessions = tokio::time::timeout(HEALTH_TIMEOUT, services.sessions.ping());
+    let accounts = tokio::time::timeout(HEALTH_TIMEOUT, services.users.store().ping());
+    let (sessions, accounts) = tokio::join!(sessions, accounts);
+    let sessions_ok = matches!(sessions, Ok(Ok(())));
+    let accounts_ok = matches!(accounts, Ok(Ok(())));
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let status = if sessions_ok && accounts_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        json!({
+            "status": word(sessions_ok && accounts_ok),
+            "sessions": word(sessions_ok),
+            "accounts": word(accounts_ok),
+            "database": services.users.store().backend(),
+        }),
+    )
 }
 
 /// `GET /me`.

@@ -1,11 +1,13 @@
-//! The example's user accounts: ID/password validation and argon2 password hashes, kept in memory.
+//! The example's user accounts: ID/password validation and argon2 password hashes, stored
+//! through a [`UserStore`] (SQLite by default, PostgreSQL by URL).
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+
+use crate::accounts::{AccountError, UserStore};
 
 /// The special characters a password must contain one of.
 pub const PASSWORD_SPECIALS: &str = "@$!%*#?&";
@@ -77,32 +79,65 @@ pub fn validate_password(password: &str) -> Result<(), InputError> {
     }
 }
 
-/// Why a sign-up failed after validation.
+/// Why an account operation failed after validation.
 #[derive(Debug)]
-pub enum SignupError {
-    /// The ID is taken.
+pub enum UsersError {
+    /// Sign-up: the ID is taken (the database's unique key decided).
     Taken,
+    /// Every hashing permit stayed busy for [`HASH_QUEUE_TIMEOUT`]: answer 503, retry soon.
+    Busy,
+    /// The account database failed or cannot be reached (503).
+    Unavailable(AccountError),
     /// Hashing failed (never expected with valid parameters).
     Hash(argon2::password_hash::Error),
 }
 
-/// In-memory users with argon2id (RustCrypto `argon2`, default parameters) password hashes.
+impl From<AccountError> for UsersError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Taken => UsersError::Taken,
+            other => UsersError::Unavailable(other),
+        }
+    }
+}
+
+/// A successful password check: the hash it matched, so that a login can tell afterwards
+/// whether the password changed meanwhile ([`Users::still_current`]).
+#[derive(Clone)]
+pub struct Verified {
+    hash: String,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verified")
+    }
+}
+
+/// How long a request waits for a hashing permit before it is answered 503: long enough to
+/// ride out a burst (at ~20 ms a hash, one permit clears 100 queued requests in 2 s), short
+/// enough that a flood cannot queue requests without end.
+pub const HASH_QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The accounts, over a [`UserStore`] (SQLite, PostgreSQL), with argon2id (RustCrypto
+/// `argon2`, default parameters) password hashes.
 ///
 /// Cheap to clone (an `Arc` inside). Hashing and verification run on tokio's blocking pool so they
-/// do not stall the request executor.
+/// do not stall the request executor, at most [`hash_concurrency`] at once.
 #[derive(Clone)]
 pub struct Users {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    hashes: RwLock<HashMap<String, String>>,
+    store: Arc<dyn UserStore>,
     /// A hash of a random password, verified against for unknown users so that "no such user" and
     /// "wrong password" cost the same argon2 work.
     dummy_hash: String,
-    /// At most this many argon2 runs at once ([`hash_concurrency`]); the rest wait their turn, so
-    /// a flood of logins queues instead of taking every core.
+    /// At most this many argon2 runs at once ([`hash_concurrency`]); the rest wait their turn
+    /// (up to [`HASH_QUEUE_TIMEOUT`]), so a flood of logins queues instead of taking every core.
     hashing: tokio::sync::Semaphore,
+    queue_timeout: std::time::Duration,
     #[cfg(test)]
     peak: std::sync::atomic::AtomicUsize,
     #[cfg(test)]
@@ -114,7 +149,7 @@ struct Inner {
 /// with OWASP's first recommended setting (m = 19 MiB, t = 2, p = 1: the `argon2` crate's
 /// default), about 20 ms of one core here, so one permit serves about 50 logins a second.
 #[must_use]
-pub(crate) fn hash_concurrency() -> usize {
+pub fn hash_concurrency() -> usize {
     std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .saturating_sub(1)
@@ -123,9 +158,8 @@ pub(crate) fn hash_concurrency() -> usize {
 
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let count = self.inner.hashes.read().map(|map| map.len()).unwrap_or(0);
         f.debug_struct("Users")
-            .field("count", &count)
+            .field("store", &self.inner.store.backend())
             .finish_non_exhaustive()
     }
 }
@@ -145,27 +179,31 @@ fn verify_password(password: &[u8], phc: &str) -> bool {
 }
 
 impl Users {
-    /// An empty user table (hashes one dummy password, so it costs one argon2 run).
+    /// The accounts in `store` (hashes one dummy password, so it costs one argon2 run).
     ///
     /// # Errors
     /// When argon2 fails to hash (not expected with its default parameters).
-    pub fn new() -> Result<Self, argon2::password_hash::Error> {
-        Self::with_hash_concurrency(hash_concurrency())
+    pub fn new(store: Arc<dyn UserStore>) -> Result<Self, argon2::password_hash::Error> {
+        Self::with_hash_concurrency(store, hash_concurrency())
     }
 
     /// [`new`](Self::new) with at most `limit` argon2 runs at once (at least one).
     ///
     /// # Errors
     /// When argon2 fails to hash (not expected with its default parameters).
-    pub fn with_hash_concurrency(limit: usize) -> Result<Self, argon2::password_hash::Error> {
+    pub fn with_hash_concurrency(
+        store: Arc<dyn UserStore>,
+        limit: usize,
+    ) -> Result<Self, argon2::password_hash::Error> {
         let mut random = [0u8; 32];
         argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
         let dummy_hash = hash_password(&random)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                hashes: RwLock::new(HashMap::new()),
+                store,
                 dummy_hash,
                 hashing: tokio::sync::Semaphore::new(limit.max(1)),
+                queue_timeout: HASH_QUEUE_TIMEOUT,
                 #[cfg(test)]
                 peak: std::sync::atomic::AtomicUsize::new(0),
                 #[cfg(test)]
@@ -174,76 +212,103 @@ impl Users {
         })
     }
 
-    /// Runs one argon2 job on the blocking pool once a hashing permit is free.
+    /// The account store, for `/health`.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn UserStore> {
+        &self.inner.store
+    }
+
+    /// Runs one argon2 job on the blocking pool once a hashing permit is free, or gives up
+    /// with [`UsersError::Busy`] after the queue timeout.
     async fn hash_job<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
-    ) -> Option<T> {
+    ) -> Result<T, UsersError> {
+        let permit =
+            tokio::time::timeout(self.inner.queue_timeout, self.inner.hashing.acquire()).await;
         // The semaphore is never closed, so acquiring only waits.
-        let _permit = self.inner.hashing.acquire().await.ok()?;
+        let Ok(Ok(_permit)) = permit else {
+            return Err(UsersError::Busy);
+        };
         #[cfg(test)]
         {
             use std::sync::atomic::Ordering;
             let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.inner.peak.fetch_max(now, Ordering::SeqCst);
         }
-        let out = tokio::task::spawn_blocking(job).await.ok();
+        let out = tokio::task::spawn_blocking(job).await;
         #[cfg(test)]
         self.inner
             .running
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        out
+        out.map_err(|_| UsersError::Hash(argon2::password_hash::Error::Crypto))
     }
 
-    fn contains(&self, id: &str) -> bool {
-        self.inner
-            .hashes
-            .read()
-            .map(|map| map.contains_key(id))
-            .unwrap_or(false)
+    async fn hash(&self, password: String) -> Result<String, UsersError> {
+        self.hash_job(move || hash_password(password.as_bytes()))
+            .await?
+            .map_err(UsersError::Hash)
     }
 
     /// Creates a user with an already-validated ID and password.
     ///
     /// # Errors
-    /// [`SignupError::Taken`] when the ID exists; [`SignupError::Hash`] when argon2 fails.
-    pub async fn signup(&self, id: String, password: String) -> Result<(), SignupError> {
-        if self.contains(&id) {
-            return Err(SignupError::Taken);
+    /// [`UsersError::Taken`] when the ID exists (the database's unique key decides, so of two
+    /// concurrent sign-ups exactly one wins); [`UsersError::Busy`], [`UsersError::Unavailable`],
+    /// [`UsersError::Hash`].
+    pub async fn signup(&self, id: String, password: String) -> Result<(), UsersError> {
+        // A cheap early answer for the common case; the insert below is what decides.
+        if self.inner.store.password_hash(&id).await?.is_some() {
+            return Err(UsersError::Taken);
         }
-        let hash = self
-            .hash_job(move || hash_password(password.as_bytes()))
-            .await
-            .ok_or(SignupError::Hash(argon2::password_hash::Error::Crypto))?
-            .map_err(SignupError::Hash)?;
-        let mut map = self
-            .inner
-            .hashes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.contains_key(&id) {
-            return Err(SignupError::Taken);
-        }
-        map.insert(id, hash);
+        let hash = self.hash(password).await?;
+        self.inner.store.insert(&id, &hash).await?;
         Ok(())
     }
 
-    /// Does `password` belong to user `id`? Unknown users are verified against a dummy hash, so both
-    /// failures do the same work and give the same answer.
-    pub async fn verify(&self, id: &str, password: String) -> bool {
-        let stored = self
-            .inner
-            .hashes
-            .read()
-            .ok()
-            .and_then(|map| map.get(id).cloned());
+    /// Checks `password` for user `id`: `Some` when it matches. Unknown users are verified
+    /// against a dummy hash, so both failures do the same work and give the same answer.
+    ///
+    /// # Errors
+    /// [`UsersError::Busy`] or [`UsersError::Unavailable`] (the login then answers 503: a
+    /// database outage never looks like a wrong password).
+    pub async fn verify(&self, id: &str, password: String) -> Result<Option<Verified>, UsersError> {
+        let stored = self.inner.store.password_hash(id).await?;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.inner.dummy_hash.clone());
+        let checked = phc.clone();
         let matched = self
-            .hash_job(move || verify_password(password.as_bytes(), &phc))
-            .await
-            .unwrap_or(false);
-        known && matched
+            .hash_job(move || verify_password(password.as_bytes(), &checked))
+            .await?;
+        Ok((known && matched).then_some(Verified { hash: phc }))
+    }
+
+    /// Is the password `verified` checked still the account's? `false` once it has been
+    /// changed (or the account is gone): a login that verified the old password just before a
+    /// change must not keep the session it created just after.
+    ///
+    /// # Errors
+    /// [`UsersError::Unavailable`].
+    pub async fn still_current(&self, id: &str, verified: &Verified) -> Result<bool, UsersError> {
+        Ok(self.inner.store.password_hash(id).await?.as_deref() == Some(verified.hash.as_str()))
+    }
+
+    /// Replaces the password of `id` with the already-validated `new` password, if `current`
+    /// is its password now. `false` when `current` is wrong (nothing changes then).
+    ///
+    /// # Errors
+    /// [`UsersError::Busy`], [`UsersError::Unavailable`], [`UsersError::Hash`].
+    pub async fn change_password(
+        &self,
+        id: &str,
+        current: String,
+        new: String,
+    ) -> Result<bool, UsersError> {
+        if self.verify(id, current).await?.is_none() {
+            return Ok(false);
+        }
+        let hash = self.hash(new).await?;
+        Ok(self.inner.store.set_password_hash(id, &hash).await?)
     }
 }
 
@@ -251,9 +316,20 @@ impl Users {
 mod tests {
     use super::*;
 
+    /// Accounts in a fresh SQLite file, deleted with the returned directory.
+    async fn users(limit: usize) -> (Users, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("accounts.db");
+        let store = crate::accounts::SqliteUserStore::open(path.to_str().expect("utf-8 path"))
+            .await
+            .expect("sqlite");
+        let users = Users::with_hash_concurrency(Arc::new(store), limit).expect("users");
+        (users, dir)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn no_more_hashes_run_at_once_than_the_limit() {
-        let users = Users::new().unwrap();
+        let (users, _dir) = users(2).await;
         users
             .signup("alice01".into(), "secret1!".into())
             .await
@@ -264,7 +340,7 @@ mod tests {
             tasks.spawn(async move { users.verify("alice01", format!("wrong{n}!x")).await });
         }
         while let Some(done) = tasks.join_next().await {
-            assert!(!done.unwrap());
+            assert!(done.unwrap().unwrap().is_none());
         }
         let peak = users.inner.peak.load(std::sync::atomic::Ordering::SeqCst);
         assert!(
@@ -317,19 +393,73 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn signup_and_verify() {
-        let users = Users::new().unwrap();
+    async fn signup_verify_and_change_password() {
+        let (users, _dir) = users(1).await;
         users
             .signup("alice1".into(), "secret1!x".into())
             .await
             .unwrap();
         assert!(matches!(
             users.signup("alice1".into(), "other1!x".into()).await,
-            Err(SignupError::Taken)
+            Err(UsersError::Taken)
         ));
-        assert!(users.verify("alice1", "secret1!x".into()).await);
-        assert!(!users.verify("alice1", "secret1!y".into()).await);
-        assert!(!users.verify("nobody", "secret1!x".into()).await);
-        assert!(!format!("{users:?}").contains("argon2"));
+        let verified = users.verify("alice1", "secret1!x".into()).await.unwrap();
+        let verified = verified.expect("the right password");
+        assert!(users
+            .verify("alice1", "secret1!y".into())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(users
+            .verify("nobody", "secret1!x".into())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(!format!("{users:?} {verified:?}").contains("argon2"));
+        assert!(users.still_current("alice1", &verified).await.unwrap());
+
+        // A wrong current password changes nothing.
+        assert!(!users
+            .change_password("alice1", "wrong1!x".into(), "newpass1!".into())
+            .await
+            .unwrap());
+        assert!(users.still_current("alice1", &verified).await.unwrap());
+        assert!(users
+            .change_password("alice1", "secret1!x".into(), "newpass1!".into())
+            .await
+            .unwrap());
+        assert!(!users.still_current("alice1", &verified).await.unwrap());
+        assert!(users
+            .verify("alice1", "secret1!x".into())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(users
+            .verify("alice1", "newpass1!".into())
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_full_hashing_queue_answers_busy() {
+        let (users, _dir) = users(1).await;
+        let mut inner = Arc::try_unwrap(users.inner).ok().expect("one owner");
+        inner.queue_timeout = std::time::Duration::from_millis(50);
+        let users = Users {
+            inner: Arc::new(inner),
+        };
+        // Hold the only permit, as a long hash would.
+        let held = users.inner.hashing.acquire().await.unwrap();
+        assert!(matches!(
+            users.verify("alice1", "secret1!x".into()).await,
+            Err(UsersError::Busy)
+        ));
+        drop(held);
+        assert!(users
+            .verify("alice1", "secret1!x".into())
+            .await
+            .unwrap()
+            .is_none());
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey::session::{CookieKey, SessionStore};
-use latchkey_examples::login::{self, LoginConfig, Users};
+use latchkey::throttle::MemoryThrottleStore;
+use latchkey_examples::accounts::{SqliteUserStore, UserStore};
+use latchkey_examples::login::{self, LoginConfig, Services, Users};
 use latchkey_testkit::redis::{find_or_install, SystemTool};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -70,6 +72,30 @@ pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     pub(crate) base: String,
     running: Option<Running>,
+    /// The directory of the accounts' SQLite file when the harness made one.
+    _accounts: Option<tempfile::TempDir>,
+}
+
+/// Accounts in a fresh SQLite file in a temporary directory (kept alive by the returned guard).
+pub(crate) async fn sqlite_accounts() -> (Arc<dyn UserStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("accounts.db");
+    let store = SqliteUserStore::open(path.to_str().expect("utf-8 path"))
+        .await
+        .expect("open sqlite");
+    (Arc::new(store), dir)
+}
+
+/// The service's parts on `sessions` and `accounts`, with the default throttle in memory.
+pub(crate) fn services_on(
+    sessions: Arc<dyn SessionStore>,
+    accounts: Arc<dyn UserStore>,
+) -> Services {
+    Services {
+        users: Users::new(accounts).expect("users"),
+        throttle: login::default_throttle(Arc::new(MemoryThrottleStore::new())).expect("throttle"),
+        sessions,
+    }
 }
 
 enum Running {
@@ -97,15 +123,28 @@ impl Server {
         Self::start_with(framework, store, test_config()).await
     }
 
+    /// The service on `store`, with accounts in a fresh SQLite file.
     pub(crate) async fn start_with(
         framework: Framework,
         store: Arc<dyn SessionStore>,
         config: LoginConfig,
     ) -> Server {
-        let users = Users::new().expect("users");
+        let (accounts, dir) = sqlite_accounts().await;
+        let mut server =
+            Self::start_services(framework, services_on(store, accounts), config).await;
+        server._accounts = Some(dir);
+        server
+    }
+
+    /// The service on `services` as given.
+    pub(crate) async fn start_services(
+        framework: Framework,
+        services: Services,
+        config: LoginConfig,
+    ) -> Server {
         match framework {
             Framework::Axum => {
-                let app = login::router(store, users, &config).expect("router");
+                let app = login::router(services, &config).expect("router");
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind a loopback port");
@@ -117,7 +156,7 @@ impl Server {
                 Self::running(addr, Running::Axum { shutdown, task })
             }
             Framework::Actix => {
-                let app = login::actix::LoginApp::new(store, users, &config).expect("app");
+                let app = login::actix::LoginApp::new(services, &config).expect("app");
                 let listener =
                     std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
                 let addr = listener.local_addr().expect("local addr");
@@ -140,6 +179,7 @@ impl Server {
             addr,
             base: format!("http://{addr}"),
             running: Some(running),
+            _accounts: None,
         }
     }
 

@@ -123,6 +123,24 @@ pub async fn load_of_unknown_key_is_none(store: Arc<dyn SessionStore>) {
     );
 }
 
+/// `ping` answers on a working store and stores nothing (a health check must never create a
+/// session), however often it runs.
+///
+/// # Panics
+///
+/// If the store breaks the guarantee.
+pub async fn ping_answers_and_stores_nothing(store: Arc<dyn SessionStore>) {
+    let before = store.count().await.expect("count");
+    for _ in 0..10 {
+        store.ping().await.expect("ping");
+    }
+    assert_eq!(
+        store.count().await.expect("count"),
+        before,
+        "ping stored something"
+    );
+}
+
 /// A second `create` under a live key fails with `Conflict` and changes nothing.
 ///
 /// # Panics
@@ -1171,6 +1189,7 @@ macro_rules! session_store_conformance {
         $crate::session_store_conformance!(@checks $factory;
             create_then_load_round_trips,
             load_of_unknown_key_is_none,
+            ping_answers_and_stores_nothing,
             create_never_overwrites,
             save_applies_only_the_delta,
             touch_extends_without_rewriting_data,

@@ -3,6 +3,7 @@
 #
 #   benches/wrk_login.sh            # memory, then Redis (a private redis-server on a free port)
 #   WRK_ARGS="-t2 -c64 -d10s" benches/wrk_login.sh
+#   BIN=/tmp/login-old benches/wrk_login.sh   # another build, e.g. an older commit's, to compare
 #
 # Each run starts the service with its accounts in a fresh SQLite file, signs one user up, logs
 # in, and points wrk at `/me` with that session's cookie: every request verifies the cookie,
@@ -11,9 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=target/release/examples/login
+BIN=${BIN:-target/release/examples/login}
 WRK_ARGS=${WRK_ARGS:--t2 -c64 -d10s}
-[ -x "$BIN" ] || cargo build --release --example login
+[ -x "$BIN" ] || cargo build --release -p latchkey-examples --example login
 for tool in wrk curl python3 redis-server; do
   command -v "$tool" >/dev/null || { echo "wrk_login.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
 done

@@ -8,14 +8,33 @@
 //! `CORS_ORIGINS`, `SESSION_KEY`, `REDIS_URL`, `DATABASE_URL`, `MAX_SESSIONS_PER_USER`,
 //! `CLIENT_IP_HEADER`, `RUST_LOG`); `actix_login` is the same service on actix-web.
 //!
-//! Open <http://127.0.0.1:3000/> for the page; Ctrl-C stops the service gracefully.
+//! Open <http://127.0.0.1:3000/> for the page; Ctrl-C or SIGTERM stops the service gracefully.
 
 use latchkey_examples::login::{self, env};
 
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM — what `docker stop`, systemd and
+/// Kubernetes send before they kill a service.
 async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        // No signal handler could be installed: run until killed.
-        std::future::pending::<()>().await;
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No handler could be installed: wait for the other signal.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
     eprintln!("shutting down: finishing in-flight requests");
 }

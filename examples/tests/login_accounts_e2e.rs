@@ -31,6 +31,7 @@ on_both_servers!(
     concurrent_signups_of_one_id_give_one_account_and_409s,
     password_change_logs_out_every_other_device,
     password_change_refusals,
+    a_login_that_read_the_old_password_before_a_change_keeps_no_session,
     health_reports_the_store_and_the_database,
     accounts_and_sessions_survive_a_restart,
     a_database_outage_answers_503_never_a_wrong_password,
@@ -42,12 +43,14 @@ const NEW_PASSWORD: &str = "n3w!secret";
 
 /// A [`UserStore`] around another that counts account lookups (every password check starts
 /// with one, so a request that made none did no argon2 work) and can hold the next lookup
-/// until the test releases it.
+/// until the test releases it — before reading (`hold_next`) or after (`hold_next_after_read`,
+/// so the held request carries what the account was when it read it).
 #[derive(Debug)]
 struct Probe {
     inner: Arc<dyn UserStore>,
     lookups: AtomicUsize,
     hold_next: AtomicBool,
+    hold_next_after_read: AtomicBool,
     entered: tokio::sync::Notify,
     release: tokio::sync::Notify,
 }
@@ -58,6 +61,7 @@ impl Probe {
             inner,
             lookups: AtomicUsize::new(0),
             hold_next: AtomicBool::new(false),
+            hold_next_after_read: AtomicBool::new(false),
             entered: tokio::sync::Notify::new(),
             release: tokio::sync::Notify::new(),
         })
@@ -80,7 +84,12 @@ impl UserStore for Probe {
             self.entered.notify_one();
             self.release.notified().await;
         }
-        self.inner.password_hash(id).await
+        let hash = self.inner.password_hash(id).await;
+        if self.hold_next_after_read.swap(false, Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        hash
     }
 
     async fn set_password_hash(&self, id: &str, password_hash: &str) -> Result<bool, AccountError> {
@@ -337,6 +346,63 @@ async fn password_change_logs_out_every_other_device(framework: Framework) {
     let (status, _, _) = answer(post_login(&server, &phone, "owner001", PASSWORD).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     login(&server, &phone, "owner001", NEW_PASSWORD).await;
+    server.stop().await;
+}
+
+async fn a_login_that_read_the_old_password_before_a_change_keeps_no_session(framework: Framework) {
+    let (accounts, _dir) = sqlite_accounts().await;
+    let probe = Probe::new(accounts);
+    let services = services_on(Arc::new(MemoryStore::new()), probe.clone());
+    let server = Server::start_services(framework, services, test_config()).await;
+    let laptop = client("laptop/1.0");
+    let (token, _) = signup_and_login(&server, &laptop, "owner002", PASSWORD).await;
+
+    // The phone's login has read the account (the old hash) and is held there...
+    probe.hold_next_after_read.store(true, Ordering::SeqCst);
+    let phone = client("phone/1.0");
+    let url = server.url("/login");
+    let in_flight = {
+        let phone = phone.clone();
+        tokio::spawn(async move {
+            phone
+                .post(url)
+                .json(&creds("owner002", PASSWORD))
+                .send()
+                .await
+        })
+    };
+    probe.entered.notified().await;
+    // ...while the owner changes the password on the laptop (the phone has no session yet).
+    let response = change_password(
+        &server,
+        &laptop,
+        Some(&token),
+        &json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["revoked"], 0, "{body}");
+
+    // The phone's password check then succeeds against the old hash it read, but the login
+    // sees the change before its session is kept: 401, and no session for the phone.
+    probe.release.notify_one();
+    let (status, _, body) = answer(in_flight.await.unwrap().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(me_status(&server, &phone).await, StatusCode::UNAUTHORIZED);
+    let devices: Value = laptop
+        .get(server.url("/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        devices["sessions"].as_array().unwrap().len(),
+        1,
+        "{devices}"
+    );
     server.stop().await;
 }
 

@@ -8,4 +8,6 @@ mod session;
 
 pub use bearer::{Bearer, BearerRejection, MaybeBearer};
 pub use rejection::SessionRejection;
-pub use session::{ResponseFuture, Session, SessionMiddleware, SessionService};
+pub use session::{
+    apply_session_response, ResponseFuture, Session, SessionMiddleware, SessionService,
+};

@@ -8,4 +8,4 @@ mod session;
 
 pub use bearer::{Bearer, BearerRejection};
 pub use rejection::SessionRejection;
-pub use session::{ResponseFuture, Session, SessionLayer, SessionService};
+pub use session::{apply_session_response, ResponseFuture, Session, SessionLayer, SessionService};

@@ -69,6 +69,23 @@ pub enum Via {
     Body,
 }
 
+/// The status of [`TokenTransport::refresh_failure_reply`] for `error`: `400` for a dead token
+/// ([`RefreshError::is_final`]), `503` when the store could not answer.
+///
+/// ```
+/// use latchkey_tokens::{transport::refresh_failure_status, RefreshError};
+///
+/// assert_eq!(refresh_failure_status(&RefreshError::Reused), 400);
+/// ```
+#[must_use]
+pub fn refresh_failure_status(error: &RefreshError) -> StatusCode {
+    if error.is_final() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
 /// Reads and writes tokens on HTTP requests and responses; built with
 /// [`builder`](Self::builder), cheap to clone (one `Arc`). See the [module docs](self).
 ///
@@ -720,7 +737,7 @@ impl TokenTransport {
     /// temporarily_unavailable` when the store is down, leaving every cookie alone.
     #[must_use]
     pub fn refresh_failure_reply(&self, error: &RefreshError, via: Via) -> TransportReply {
-        if !error.is_final() {
+        if refresh_failure_status(error) == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %error, source = ?std::error::Error::source(error), "token store unavailable: 503");
             return TransportReply::error(
                 StatusCode::SERVICE_UNAVAILABLE,

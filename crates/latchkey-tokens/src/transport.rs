@@ -402,7 +402,18 @@ impl TransportReply {
         }
     }
 
-    fn error(status: StatusCode, code: &'static str) -> Self {
+    /// An error response of the token endpoint (RFC 6749 §5.2) or the resource (RFC 6750 §3):
+    /// `status`, `{"error":"<code>"}`, `Cache-Control: no-store`, `Pragma: no-cache`. For the
+    /// answers the transport does not build itself, such as a login's wrong password.
+    ///
+    /// ```
+    /// use latchkey_tokens::transport::TransportReply;
+    ///
+    /// let reply = TransportReply::error(http::StatusCode::BAD_REQUEST, "invalid_grant");
+    /// assert_eq!(reply.body(), r#"{"error":"invalid_grant"}"#);
+    /// ```
+    #[must_use]
+    pub fn error(status: StatusCode, code: &'static str) -> Self {
         Self::json(status, format!("{{\"error\":\"{code}\"}}"))
     }
 

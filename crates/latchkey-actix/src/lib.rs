@@ -5,6 +5,9 @@ mod bearer;
 pub mod csrf;
 mod rejection;
 mod session;
+#[cfg(feature = "tokens")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokens")))]
+pub mod tokens;
 
 pub use bearer::{Bearer, BearerRejection, MaybeBearer};
 pub use rejection::SessionRejection;

@@ -47,14 +47,20 @@ validation options (verify):
   --now SECS                verify as of this time (seconds since the epoch)
   --header                  print {\"header\": ..., \"claims\": ...} instead of the claims
 
-mint-pair: a login of latchkey-tokens against a fresh in-memory token store; prints the token
-response of RFC 6749 §5.1 (access_token, token_type, expires_in, refresh_token). The access token
-(typ at+jwt) verifies with `jwt verify --typ at+jwt --audience AUD --issuer ISS`; the refresh
-token only works against the store it was minted in, which ends with the command.
+mint-pair: a login of latchkey-tokens; prints the token response of RFC 6749 §5.1 (access_token,
+token_type, expires_in, refresh_token). The access token (typ at+jwt) verifies with
+`jwt verify --typ at+jwt --audience AUD --issuer ISS`. With --redis-url the login is stored in
+that Redis, under jwt_api's key prefix: a jwt_api started with the same REDIS_URL, ACCESS_KEY and
+REFRESH_KEY accepts the access token at /me and rotates the refresh token at /refresh. Without
+it the login lives in an in-memory store that ends with the command (the access token then
+verifies only with `jwt verify`, without revocation checks).
   --sub SUB                 the subject (required)
   --secret-env VAR          read the access key (unpadded base64url) from environment variable
                             VAR; the default key source, with VAR = ACCESS_KEY (as jwt_api)
-  --refresh-secret-env VAR  the refresh key from VAR (default: random)
+  --refresh-secret-env VAR  the refresh key from VAR (default REFRESH_KEY, as jwt_api; random
+                            when that is unset)
+  --redis-url URL           store the login in this Redis (default: in memory)
+  --key-prefix PREFIX       the Redis key prefix (default jwt_api:, as jwt_api)
   --kid KID                 the access key's kid (default 1)
   --issuer ISS              default http://127.0.0.1 (as jwt_api)
   --audience AUD            default jwt_api (as jwt_api)
@@ -323,6 +329,8 @@ struct PairOpts {
     key: Opts,
     secret_env: Option<String>,
     refresh_secret_env: Option<String>,
+    redis_url: Option<String>,
+    key_prefix: String,
     sub: Option<String>,
     issuer: String,
     audience: String,
@@ -334,6 +342,8 @@ fn parse_pair(args: &[String]) -> Result<PairOpts, Usage> {
         key: Opts::default(),
         secret_env: None,
         refresh_secret_env: None,
+        redis_url: None,
+        key_prefix: "jwt_api:".into(),
         sub: None,
         issuer: "http://127.0.0.1".into(),
         audience: "jwt_api".into(),
@@ -352,6 +362,8 @@ fn parse_pair(args: &[String]) -> Result<PairOpts, Usage> {
             "--secret-file" => o.key.secret_file = Some(value("--secret-file")?),
             "--secret-env" => o.secret_env = Some(value("--secret-env")?),
             "--refresh-secret-env" => o.refresh_secret_env = Some(value("--refresh-secret-env")?),
+            "--redis-url" => o.redis_url = Some(value("--redis-url")?),
+            "--key-prefix" => o.key_prefix = value("--key-prefix")?,
             "--kid" => o.key.kid = Some(value("--kid")?),
             "--sub" => o.sub = Some(value("--sub")?),
             "--issuer" => o.issuer = value("--issuer")?,
@@ -380,7 +392,7 @@ fn mint_pair(args: &[String], stdout: &mut dyn Write) -> Result<(), Outcome> {
 
     use latchkey::tokens::jwt::KeySet;
     use latchkey::tokens::transport::{TokenTransport, Via};
-    use latchkey::tokens::{MemoryTokenStore, RefreshKey, TokenService};
+    use latchkey::tokens::{MemoryTokenStore, RefreshKey, TokenService, TokenStore};
 
     let o = parse_pair(args)?;
     let sub = o
@@ -409,8 +421,11 @@ fn mint_pair(args: &[String], stdout: &mut dyn Write) -> Result<(), Outcome> {
         }
     };
     key = key.with_kid(o.key.kid.clone().unwrap_or_else(|| "1".into()));
+    let refresh_var = o.refresh_secret_env.as_deref().unwrap_or("REFRESH_KEY");
+    let refresh_set = std::env::var(refresh_var).is_ok_and(|v| !v.trim().is_empty());
     let refresh = match &o.refresh_secret_env {
         Some(var) => env_secret(var)?,
+        None if refresh_set => env_secret(refresh_var)?,
         None => {
             let mut bytes = vec![0u8; 32];
             rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
@@ -421,15 +436,24 @@ fn mint_pair(args: &[String], stdout: &mut dyn Write) -> Result<(), Outcome> {
     let refresh = RefreshKey::from_secret(&refresh).map_err(Usage::from)?;
     let claims: Map<String, Value> = serde_json::from_str(&o.claims)
         .map_err(|_| Usage("--claims must be a JSON object".into()))?;
-    let tokens = TokenService::builder(
-        Arc::new(MemoryTokenStore::new()),
-        KeySet::new(key).map_err(Usage::from)?,
-        refresh,
-    )
-    .issuer(o.issuer)
-    .audience(o.audience)
-    .build()
-    .map_err(Usage::from)?;
+    let store: Arc<dyn TokenStore> = match &o.redis_url {
+        Some(url) => {
+            let config = latchkey_redis::RedisStoreConfig::single(url.clone())
+                .key_prefix(o.key_prefix.clone())
+                .build()
+                .map_err(|e| Usage(format!("--redis-url: {e}")))?;
+            Arc::new(
+                latchkey_redis::tokens::RedisTokenStore::new(config)
+                    .map_err(|e| Usage(format!("--redis-url: {e}")))?,
+            )
+        }
+        None => Arc::new(MemoryTokenStore::new()),
+    };
+    let tokens = TokenService::builder(store, KeySet::new(key).map_err(Usage::from)?, refresh)
+        .issuer(o.issuer)
+        .audience(o.audience)
+        .build()
+        .map_err(Usage::from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -385,3 +385,96 @@ fn mint_pair_usage_errors_never_panic() {
         assert!(!err.contains(&s), "no secret in errors: {err}");
     }
 }
+
+#[path = "../jwt_api/app.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod app;
+
+#[test]
+fn a_pair_minted_into_redis_works_against_jwt_api_on_that_redis() {
+    use std::sync::Arc;
+
+    use latchkey_tokens::jwt::{Algorithm, HmacKey, KeySet};
+    use latchkey_tokens::{RefreshKey, TokenService};
+
+    let redis = latchkey_testkit::redis::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = redis.url();
+    // Variables of this test only: tests run in parallel in one process.
+    std::env::set_var("LATCHKEY_TEST_REDIS_ACCESS", secret());
+    std::env::set_var(
+        "LATCHKEY_TEST_REDIS_REFRESH",
+        URL_SAFE_NO_PAD.encode([9u8; 32]),
+    );
+    let pair = mint(&[
+        "--sub",
+        "alice",
+        "--secret-env",
+        "LATCHKEY_TEST_REDIS_ACCESS",
+        "--refresh-secret-env",
+        "LATCHKEY_TEST_REDIS_REFRESH",
+        "--redis-url",
+        &url,
+    ]);
+    let access = pair["access_token"].as_str().expect("text").to_owned();
+    let refresh = pair["refresh_token"].as_str().expect("text").to_owned();
+
+    // jwt_api as its main() builds it, on the same Redis and keys.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let config = latchkey_redis::RedisStoreConfig::single(url)
+            .key_prefix("jwt_api:")
+            .build()
+            .expect("config");
+        let store = Arc::new(latchkey_redis::tokens::RedisTokenStore::new(config).expect("store"));
+        let key = HmacKey::from_secret(Algorithm::HS256, &[7u8; 32])
+            .expect("key")
+            .with_kid("1");
+        let tokens = TokenService::builder(
+            store,
+            KeySet::new(key).expect("keys"),
+            RefreshKey::from_secret(&[9u8; 32]).expect("refresh key"),
+        )
+        .issuer("http://127.0.0.1")
+        .audience("jwt_api")
+        .build()
+        .expect("service");
+        let app = app::App::new(tokens, &[("alice", "password")]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app::router(app)).await });
+        let http = reqwest::Client::new();
+
+        let me = http
+            .get(format!("{base}/me"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .expect("GET /me");
+        assert_eq!(
+            me.status(),
+            200,
+            "the service accepts the minted access token"
+        );
+        let me: serde_json::Value = me.json().await.expect("JSON");
+        assert_eq!(me["sub"], "alice", "{me}");
+
+        let rotated = http
+            .post(format!("{base}/refresh"))
+            .json(&serde_json::json!({ "refresh_token": refresh }))
+            .send()
+            .await
+            .expect("POST /refresh");
+        assert_eq!(
+            rotated.status(),
+            200,
+            "the service rotates the minted refresh token"
+        );
+        let rotated: serde_json::Value = rotated.json().await.expect("JSON");
+        assert_ne!(rotated["refresh_token"], serde_json::json!(refresh));
+    });
+}

@@ -196,6 +196,110 @@ impl JwkSet {
     pub fn into_keys(self) -> Vec<VerifyingKey> {
         self.keys
     }
+
+    /// A set of public keys to publish (an issuer's `jwks_uri`, a test provider), written with
+    /// [`JwkSet::to_json`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "ecdsa")] {
+    /// use latchkey_jwt::jwk::JwkSet;
+    /// use latchkey_jwt::{Algorithm, EcdsaSigningKey};
+    ///
+    /// let key = EcdsaSigningKey::from_pkcs8_pem(include_str!("../tests/keys/p256.pem"))?.with_kid("ec-1");
+    /// let json = JwkSet::from_keys([key.verifying_key()])?.to_json();
+    /// assert!(json.contains(r#""kty":"EC""#) && json.contains(r#""alg":"ES256""#));
+    /// assert!(!json.contains(r#""d":"#)); // public members only
+    /// let back = JwkSet::from_json(&json, &[Algorithm::ES256])?;
+    /// assert_eq!(back.get("ec-1").map(|k| k.algorithm()), Some(Algorithm::ES256));
+    /// # }
+    /// # Ok::<(), latchkey_jwt::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::KeyAlgorithmMismatch`] for an HMAC key (a secret is never written into a
+    /// JWK Set), [`ErrorKind::DuplicateKid`] when two keys have the same `kid`.
+    pub fn from_keys<K: Into<VerifyingKey>>(
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Self, Error> {
+        let mut out: Vec<VerifyingKey> = Vec::new();
+        for key in keys {
+            let key = key.into();
+            if key.algorithm().is_hmac() {
+                return Err(ErrorKind::KeyAlgorithmMismatch {
+                    algorithm: key.algorithm(),
+                }
+                .into());
+            }
+            if let Some(kid) = key.kid() {
+                if out.iter().any(|k| k.kid() == Some(kid)) {
+                    return Err(ErrorKind::DuplicateKid.into());
+                }
+            }
+            out.push(key);
+        }
+        Ok(JwkSet {
+            keys: out,
+            skipped: 0,
+        })
+    }
+
+    /// The set as a JWK Set document: `{"keys":[...]}`, each key with `kty`, `use: "sig"`, `alg`,
+    /// its `kid` when it has one, and its public members only.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let keys: Vec<Value> = self.keys.iter().filter_map(public_jwk).collect();
+        let mut doc = Map::new();
+        doc.insert("keys".to_owned(), Value::Array(keys));
+        Value::Object(doc).to_string()
+    }
+}
+
+/// The public JWK of `key`; `None` for an HMAC key.
+// Without an asymmetric feature every key is an HMAC key and the tail is unreachable.
+#[allow(unreachable_code, unused_variables)]
+fn public_jwk(key: &VerifyingKey) -> Option<Value> {
+    let (kty, members): (&str, Vec<(&str, String)>) = match key {
+        VerifyingKey::Hmac(_) => return None,
+        #[cfg(feature = "rsa")]
+        VerifyingKey::Rsa(k) => (
+            "RSA",
+            vec![
+                ("n", B64.encode(k.modulus())),
+                ("e", B64.encode(k.exponent())),
+            ],
+        ),
+        #[cfg(feature = "ecdsa")]
+        VerifyingKey::Ecdsa(k) => {
+            let (x, y) = k.coordinates();
+            (
+                "EC",
+                vec![
+                    ("crv", "P-256".to_owned()),
+                    ("x", B64.encode(x)),
+                    ("y", B64.encode(y)),
+                ],
+            )
+        }
+        #[cfg(feature = "eddsa")]
+        VerifyingKey::Ed25519(k) => (
+            "OKP",
+            vec![
+                ("crv", "Ed25519".to_owned()),
+                ("x", B64.encode(k.to_bytes())),
+            ],
+        ),
+    };
+    let mut jwk = Map::new();
+    jwk.insert("kty".to_owned(), Value::from(kty));
+    jwk.insert("use".to_owned(), Value::from("sig"));
+    jwk.insert("alg".to_owned(), Value::from(key.algorithm().as_str()));
+    if let Some(kid) = key.kid() {
+        jwk.insert("kid".to_owned(), Value::from(kid));
+    }
+    for (name, value) in members {
+        jwk.insert(name.to_owned(), Value::from(value));
+    }
+    Some(Value::Object(jwk))
 }
 
 /// The key types this build supports, for `kty` (and `crv`).

@@ -465,3 +465,63 @@ proptest! {
         let _ = parse(&[with(entry, member, json!(value))]);
     }
 }
+
+#[test]
+fn published_sets_parse_back_to_the_same_keys() {
+    let rsa = RsaSigningKey::from_pkcs8_pem(Algorithm::PS256, RSA)
+        .unwrap()
+        .with_kid("rsa-ps");
+    let ec = EcdsaSigningKey::from_pkcs8_pem(EC)
+        .unwrap()
+        .with_kid("ec-1");
+    let ed = Ed25519SigningKey::from_pkcs8_pem(ED).unwrap();
+    let published = JwkSet::from_keys([
+        latchkey_jwt::VerifyingKey::from(rsa.verifying_key()),
+        ec.verifying_key().into(),
+        ed.verifying_key().into(),
+    ])
+    .unwrap();
+    let json = published.to_json();
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    for entry in doc["keys"].as_array().unwrap() {
+        for member in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(entry.get(member).is_none(), "{member}");
+        }
+        assert_eq!(entry["use"], "sig");
+    }
+    let back = JwkSet::from_json(
+        &json,
+        &[Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA],
+    )
+    .unwrap();
+    assert_eq!((back.len(), back.skipped()), (3, 0));
+    assert_eq!(back.keys()[0].algorithm(), Algorithm::PS256);
+    assert_eq!(back.keys()[2].kid(), None);
+    // Exactly one key without kid... but three keys: name them to verify.
+    let verifier = Verifier::with_jwk_set(back, validation()).unwrap();
+    for signer in [Signer::new(rsa), Signer::new(ec)] {
+        assert!(verifier
+            .verify::<()>(&signer.sign(&claims()).unwrap())
+            .is_ok());
+    }
+    // A secret is never published; kids stay unique.
+    let hmac = latchkey_jwt::HmacKey::from_secret(Algorithm::HS256, &[1u8; 32]).unwrap();
+    assert_eq!(
+        JwkSet::from_keys([hmac]).unwrap_err().into_kind(),
+        ErrorKind::KeyAlgorithmMismatch {
+            algorithm: Algorithm::HS256
+        }
+    );
+    let ec2 = EcdsaSigningKey::from_pkcs8_pem(EC)
+        .unwrap()
+        .with_kid("ec-1");
+    let ec3 = EcdsaSigningKey::from_pkcs8_pem(EC)
+        .unwrap()
+        .with_kid("ec-1");
+    assert_eq!(
+        JwkSet::from_keys([ec2.verifying_key(), ec3.verifying_key()])
+            .unwrap_err()
+            .into_kind(),
+        ErrorKind::DuplicateKid
+    );
+}

@@ -596,3 +596,32 @@ proptest! {
         prop_assert!(verifier.verify::<()>(&forged).is_err());
     }
 }
+
+/// PS256 is RSASSA-PSS with a 32-byte salt (RFC 7518 §3.5): a signature with another salt length
+/// is refused, not auto-detected. Signed here with `rsa` itself, the crate under the `rsa`
+/// feature.
+#[test]
+fn ps256_signatures_with_another_salt_length_are_refused() {
+    use rsa::pkcs8::DecodePrivateKey as _;
+    use rsa::signature::{SignatureEncoding as _, Signer as _};
+
+    let private = rsa::PrivateKey::from_pkcs8_pem(RSA).unwrap();
+    let verifier = Verifier::new(verifying_key(Algorithm::PS256), validation());
+    let header = b64(br#"{"alg":"PS256","typ":"JWT"}"#);
+    let payload = b64(format!(r#"{{"exp":{}}}"#, NOW + 600).as_bytes());
+    let input = format!("{header}.{payload}");
+    for (salt, ok) in [(32, true), (0, false), (20, false), (64, false)] {
+        let key = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(private.clone(), salt);
+        let sig = key.sign(input.as_bytes()).to_vec();
+        let r = verifier.verify::<()>(&format!("{input}.{}", b64(&sig)));
+        if ok {
+            assert!(r.is_ok(), "salt {salt}");
+        } else {
+            assert_eq!(
+                r.unwrap_err().into_kind(),
+                ErrorKind::InvalidSignature,
+                "salt {salt}"
+            );
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::fmt;
 
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
+use rsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _};
 use rsa::traits::PublicKeyParts;
 use rsa::{BoxedUint, PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 use sha2::Sha256;
@@ -211,18 +211,19 @@ impl RsaVerifyingKey {
         }
     }
 
-    /// Whether `sig` is a valid signature of `msg`.
+    /// Whether `sig` is a valid signature of `msg`. The signature must be exactly as long as the
+    /// modulus (RFC 8017 §8.2.2 step 1, §8.1.2 step 1): a zero byte added in front does not
+    /// change its value, and must not make a second valid encoding.
     pub(crate) fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else {
+        if sig.len() != self.public().size() {
             return false;
-        };
+        }
         match &self.inner {
-            Verify::Pkcs1(k) => k.verify(msg, &sig).is_ok(),
+            Verify::Pkcs1(k) => {
+                rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|sig| k.verify(msg, &sig).is_ok())
+            }
             Verify::Pss(k) => {
-                let Ok(sig) = rsa::pss::Signature::try_from(sig.to_bytes().as_ref()) else {
-                    return false;
-                };
-                k.verify(msg, &sig).is_ok()
+                rsa::pss::Signature::try_from(sig).is_ok_and(|sig| k.verify(msg, &sig).is_ok())
             }
         }
     }

@@ -124,6 +124,16 @@ fn tampering_with_any_segment_is_refused() {
             ErrorKind::InvalidSignature,
             "{alg}"
         );
+        // A zero byte in front keeps the value of an RSA signature: still refused.
+        let zero_first = [&[0], base64_decode(sig).as_slice()].concat();
+        assert_eq!(
+            err(
+                &verifier,
+                &format!("{header}.{payload}.{}", b64(&zero_first))
+            ),
+            ErrorKind::InvalidSignature,
+            "{alg}"
+        );
         // Flip one bit in the middle of the signature.
         let mut raw = base64_decode(sig);
         raw[10] ^= 1;

@@ -9,7 +9,8 @@
 //!   `RSA` without the `rsa` feature), an unknown `crv` (`P-384`, `X25519`), an unknown `alg`
 //!   (`RS512`), `use` other than `sig`, `key_ops` without `verify`.
 //! - An entry of a supported type that is broken **fails the whole set**: a missing or mistyped
-//!   member, non-canonical base64url, a point off the curve, an RSA modulus outside 2048–8192
+//!   member, non-canonical base64url, an RSA `n` or `e` with a leading zero octet (RFC 7518 §2
+//!   Base64urlUInt), a point off the curve, an RSA modulus outside 2048–8192
 //!   bits, an `alg` that does not fit the key type. So does any private key member (`d`, `p`,
 //!   `q`, `dp`, `dq`, `qi`, `oth`, `k`) in any entry, and two usable keys with the same `kid`.
 //! - The document is at most [`MAX_JWK_SET_LEN`] bytes with at most [`MAX_JWK_SET_KEYS`]
@@ -443,8 +444,15 @@ fn build(
     match kind {
         #[cfg(feature = "rsa")]
         Kind::Rsa => {
+            // Base64urlUInt (RFC 7518 §2): the minimum number of octets, so no leading zero.
             let n = bytes(obj, "n")?;
+            if n.first() == Some(&0) {
+                return Err(JwkRefusal::InvalidMember("n"));
+            }
             let e = bytes(obj, "e")?;
+            if e.first() == Some(&0) {
+                return Err(JwkRefusal::InvalidMember("e"));
+            }
             crate::RsaVerifyingKey::from_components(algorithm, &n, &e)
                 .map(VerifyingKey::Rsa)
                 .map_err(|e| key_error(&e))

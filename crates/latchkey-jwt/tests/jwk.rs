@@ -29,6 +29,13 @@ fn rsa_jwk() -> Value {
            "n": b64(&k.modulus()), "e": b64(&k.exponent())})
 }
 
+fn rsa_n() -> Vec<u8> {
+    RsaSigningKey::from_pkcs8_pem(Algorithm::RS256, RSA)
+        .unwrap()
+        .verifying_key()
+        .modulus()
+}
+
 fn ec_jwk() -> Value {
     let (x, y) = EcdsaSigningKey::from_pkcs8_pem(EC)
         .unwrap()
@@ -268,6 +275,8 @@ fn mistyped_or_badly_encoded_members_fail_the_set() {
         (rsa_jwk(), "e", json!("AQAB=")),
         (rsa_jwk(), "e", json!("AQ+B")),
         (rsa_jwk(), "n", json!(12)),
+        (rsa_jwk(), "e", json!(b64(&[0, 1, 0, 1]))),
+        (rsa_jwk(), "n", json!(b64(&[&[0u8][..], &rsa_n()].concat()))),
         (ec.clone(), "crv", json!(256)),
         (ec.clone(), "x", json!(format!("{x}="))),
         (ec.clone(), "x", json!(&x[..42])),

@@ -163,6 +163,23 @@ impl EcdsaSigningKey {
         EcdsaSigningKey { kid: None, inner }
     }
 
+    /// A new random key from the operating system's random number generator.
+    ///
+    /// ```
+    /// let key = latchkey_jwt::EcdsaSigningKey::generate()?.with_kid("ec-1");
+    /// assert_eq!(key.verifying_key().kid(), Some("ec-1"));
+    /// # Ok::<(), latchkey_jwt::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidKey`] when the operating system's random number generator fails.
+    pub fn generate() -> Result<Self, Error> {
+        use p256::elliptic_curve::Generate as _;
+        SigningKey::try_generate()
+            .map(Self::new)
+            .map_err(|_| invalid("the system random number generator failed"))
+    }
+
     /// A key from a PEM `PRIVATE KEY` (PKCS #8, as `openssl genpkey` writes).
     ///
     /// # Errors

@@ -288,6 +288,29 @@ impl RsaSigningKey {
         })
     }
 
+    /// A new random key with a 3072-bit modulus and exponent 65537, from the operating system's
+    /// random number generator. This takes a second or more; load a key generated once for a
+    /// long-lived issuer.
+    ///
+    /// ```no_run
+    /// use latchkey_jwt::{Algorithm, RsaSigningKey};
+    ///
+    /// let key = RsaSigningKey::generate(Algorithm::RS256)?.with_kid("rsa-1");
+    /// assert_eq!(key.verifying_key().modulus_bits(), 3072);
+    /// # Ok::<(), latchkey_jwt::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::KeyAlgorithmMismatch`] unless `algorithm` is `RS256` or `PS256`,
+    /// [`ErrorKind::InvalidKey`] when the operating system's random number generator fails.
+    pub fn generate(algorithm: Algorithm) -> Result<Self, Error> {
+        use rsa::Generate as _;
+        check_algorithm(algorithm)?;
+        let key = RsaPrivateKey::try_generate()
+            .map_err(|_| invalid("the system random number generator failed"))?;
+        Self::from_key(algorithm, key)
+    }
+
     /// A key from a PEM `PRIVATE KEY` (PKCS #8, as `openssl genpkey` writes).
     ///
     /// # Errors

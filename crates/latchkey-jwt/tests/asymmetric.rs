@@ -635,3 +635,37 @@ fn ps256_signatures_with_another_salt_length_are_refused() {
         }
     }
 }
+
+#[test]
+fn generated_keys_sign_and_verify() {
+    let ec = EcdsaSigningKey::generate().unwrap().with_kid("gen-ec");
+    let other = EcdsaSigningKey::generate().unwrap();
+    assert_ne!(
+        ec.verifying_key().coordinates(),
+        other.verifying_key().coordinates()
+    );
+    let rsa = RsaSigningKey::generate(Algorithm::PS256)
+        .unwrap()
+        .with_kid("gen-rsa");
+    assert_eq!(rsa.verifying_key().modulus_bits(), 3072);
+    assert_eq!(
+        RsaSigningKey::generate(Algorithm::ES256)
+            .unwrap_err()
+            .into_kind(),
+        ErrorKind::KeyAlgorithmMismatch {
+            algorithm: Algorithm::ES256
+        }
+    );
+    let verifier = Verifier::with_keys(
+        [
+            VerifyingKey::from(ec.verifying_key()),
+            rsa.verifying_key().into(),
+        ],
+        validation(),
+    )
+    .unwrap();
+    for key in [SigningKey::from(ec), rsa.into()] {
+        let token = Signer::new(key).sign(&claims()).unwrap();
+        assert!(verifier.verify::<()>(&token).is_ok());
+    }
+}

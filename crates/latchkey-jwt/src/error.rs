@@ -204,10 +204,45 @@ pub enum ErrorKind {
         /// The given length in bytes.
         len: usize,
     },
-    /// An algorithm name is not `HS256`, `HS384` or `HS512` (from [`str::parse`] on
-    /// [`Algorithm`]).
-    #[error("unsupported algorithm: expected HS256, HS384 or HS512")]
+    /// An algorithm name is not one of `HS256`, `HS384`, `HS512`, `RS256`, `PS256`, `ES256` or
+    /// `EdDSA` (from [`str::parse`] on [`Algorithm`]).
+    #[error("unsupported algorithm: expected HS256, HS384, HS512, RS256, PS256, ES256 or EdDSA")]
     UnsupportedAlgorithm,
+    /// A key was asked for an algorithm its type cannot have: an HMAC key for `RS256`, an RSA key
+    /// for `HS256` or `ES256`, and so on. The key type fixes the algorithm; nothing converts one
+    /// kind of key into another (that is the algorithm-confusion attack).
+    #[error("this type of key cannot be used with {algorithm}")]
+    KeyAlgorithmMismatch {
+        /// The algorithm asked for.
+        algorithm: Algorithm,
+    },
+    /// A public or private key (DER, PEM, raw bytes or JWK members) could not be decoded, or is
+    /// not a valid key of its type (a point off the curve, an even modulus). The error never
+    /// echoes the input.
+    #[error("invalid {kind} key: {reason}")]
+    InvalidKey {
+        /// `"RSA"`, `"P-256"` or `"Ed25519"`.
+        kind: &'static str,
+        /// What is wrong, in a few words.
+        reason: &'static str,
+    },
+    /// An RSA modulus is outside 2048–8192 bits (RFC 7518 §3.3 requires at least 2048).
+    #[error("RSA keys must have a 2048- to 8192-bit modulus, got {bits} bits")]
+    RsaModulusSize {
+        /// The modulus size in bits.
+        bits: usize,
+    },
+    /// A JWK Set was refused as a whole; see [`JwkRefusal`](crate::jwk::JwkRefusal).
+    #[error("{}", match index {
+        Some(i) => format!("JWK Set refused: key {i}: {reason}"),
+        None => format!("JWK Set refused: {reason}"),
+    })]
+    InvalidJwkSet {
+        /// The position of the offending entry in `keys`, when one entry is at fault.
+        index: Option<usize>,
+        /// Why.
+        reason: crate::jwk::JwkRefusal,
+    },
     /// A key given as text is not canonical unpadded base64url.
     #[error("key is not canonical unpadded base64url")]
     InvalidKeyEncoding,
@@ -220,7 +255,11 @@ pub enum ErrorKind {
     /// [`KeySet::remove`](crate::KeySet::remove) was asked to remove the current signing key.
     #[error("the current key of a key set cannot be removed; make another key current first")]
     RemoveCurrentKey,
-    /// The token's header has no `kid`, but the verifier holds a key set.
+    /// [`Verifier::with_keys`](crate::Verifier::with_keys) or
+    /// [`Verifier::with_jwk_set`](crate::Verifier::with_jwk_set) was given no key.
+    #[error("a verifier needs at least one key")]
+    NoKeys,
+    /// The token's header has no `kid`, but the verifier holds a key set (or several keys).
     #[error("token header has no key ID (kid), and the verifier uses a key set")]
     MissingKid,
     /// No key has the `kid` the token names.

@@ -32,7 +32,8 @@ impl Header {
         &self.alg
     }
 
-    /// The `alg` parameter, when it names an algorithm this crate implements.
+    /// The `alg` parameter, when it names an [`Algorithm`] this crate knows (whatever the crate
+    /// features: keys for RS256/PS256, ES256 and EdDSA need `rsa`, `ecdsa` and `eddsa`).
     #[must_use]
     pub fn algorithm(&self) -> Option<Algorithm> {
         Algorithm::from_alg(&self.alg)

@@ -7,10 +7,11 @@ use base64::Engine as _;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 use serde::Serialize;
 
+use crate::any_key::{SigningKey, VerifyingKey};
 use crate::claims::{Claims, ClaimsSeed, Diag};
 use crate::error::{Error, ErrorKind, Malformed, Part};
 use crate::header::{Header, HeaderSeed};
-use crate::key::{HmacKey, KeySet, MacState};
+use crate::key::{KeySet, MacState};
 use crate::scan::{scan, ScanError};
 use crate::scratch::{with_scratch, Scratch};
 use crate::strict_ser::{to_vec_strict, Refusal, SerError};
@@ -28,9 +29,11 @@ pub struct Token<T = ()> {
 
 /// Signs claims with one key, writing the compact form `header.payload.signature`.
 ///
+/// The key is an [`HmacKey`](crate::HmacKey) or, with the `rsa`, `ecdsa` and `eddsa` features,
+/// a private key ([`SigningKey`]); its algorithm is the `alg` of every token.
 /// The header (`alg`, `typ` — `JWT` unless changed with [`Signer::with_typ`] — and the key's `kid`)
-/// is encoded once, when the signer is built, and absorbed into a keyed HMAC state that every
-/// signature clones; each token is built in one buffer.
+/// is encoded once, when the signer is built (for HMAC, absorbed into a keyed state that every
+/// signature clones); each token is built in one buffer.
 ///
 /// ```
 /// use latchkey_jwt::{Algorithm, Claims, HmacKey, Signer};
@@ -46,19 +49,20 @@ pub struct Token<T = ()> {
 /// ```
 #[derive(Clone)]
 pub struct Signer {
-    key: HmacKey,
+    key: SigningKey,
     typ: Option<String>,
     /// `base64url(header) + "."`.
     prefix: String,
-    /// The keyed HMAC state with `prefix` already absorbed.
-    state: MacState,
+    /// For an HMAC key, the keyed state with `prefix` already absorbed.
+    state: Option<MacState>,
 }
 
 impl Signer {
-    /// A signer for `key`, writing `"typ": "JWT"` and the key's `kid` (if any) in the header.
+    /// A signer for `key` (an [`HmacKey`](crate::HmacKey), a private key or a [`SigningKey`]),
+    /// writing `"typ": "JWT"` and the key's `kid` (if any) in the header.
     #[must_use]
-    pub fn new(key: HmacKey) -> Self {
-        Self::build(key, Some("JWT".to_owned()))
+    pub fn new(key: impl Into<SigningKey>) -> Self {
+        Self::build(key.into(), Some("JWT".to_owned()))
     }
 
     /// A signer for the current key of `keys`.
@@ -81,15 +85,22 @@ impl Signer {
 
     /// The signing key.
     #[must_use]
-    pub fn key(&self) -> &HmacKey {
+    pub fn key(&self) -> &SigningKey {
         &self.key
     }
 
-    fn build(key: HmacKey, typ: Option<String>) -> Self {
+    fn build(key: SigningKey, typ: Option<String>) -> Self {
         let mut prefix = header_segment(key.algorithm().as_str(), typ.as_deref(), key.kid(), false);
         prefix.push('.');
-        let mut state = key.mac();
-        state.update(prefix.as_bytes());
+        let state = match &key {
+            SigningKey::Hmac(k) => {
+                let mut state = k.mac();
+                state.update(prefix.as_bytes());
+                Some(state)
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
         Signer {
             key,
             typ,
@@ -105,7 +116,8 @@ impl Signer {
     ///
     /// # Errors
     /// [`ErrorKind::Encode`] when the claims do not serialize to a JSON object, when a custom claim
-    /// has the name of a registered claim (a duplicate member), or when they nest deeper than 16.
+    /// has the name of a registered claim (a duplicate member), when they nest deeper than 16, or
+    /// (never seen in practice) when a private key fails to sign.
     pub fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<String, Error> {
         with_scratch(|scratch| self.sign_with(claims, scratch))
     }
@@ -138,14 +150,24 @@ impl Signer {
     fn assemble(&self, json: &[u8]) -> Result<String, Error> {
         // One buffer: prefix, payload and signature are written straight into it (base64's
         // `encode_string` goes through a chunked encoder and re-validates UTF-8 per chunk).
-        let tag_len = self.key.algorithm().output_len();
         let payload_len = b64::encoded_len(json.len());
+        let Some(state) = &self.state else {
+            let mut out = Vec::with_capacity(self.prefix.len() + payload_len + 1 + 1368);
+            out.extend_from_slice(self.prefix.as_bytes());
+            b64::append(&mut out, json);
+            let sig = self.key.sign_asymmetric(&out)?;
+            out.push(b'.');
+            b64::append(&mut out, &sig);
+            return String::from_utf8(out)
+                .map_err(|_| ErrorKind::Encode("internal base64 error").into());
+        };
+        let tag_len = self.key.algorithm().output_len();
         let mut out =
             Vec::with_capacity(self.prefix.len() + payload_len + 1 + b64::encoded_len(tag_len));
         out.extend_from_slice(self.prefix.as_bytes());
         b64::append(&mut out, json);
         let mut tag = [0u8; 64];
-        let n = self.state.tag_after(&out[self.prefix.len()..], &mut tag);
+        let n = state.tag_after(&out[self.prefix.len()..], &mut tag);
         out.push(b'.');
         b64::append(&mut out, &tag[..n]);
         // base64url output is ASCII; this check cannot fail.
@@ -178,7 +200,9 @@ const KNOWN_KEYS: usize = 8;
 /// Verifies tokens: structure, signature, then the claims against a [`Validation`].
 ///
 /// The algorithm comes from the key, never from the token. With a single key, a token `kid`
-/// must match the key's `kid` when both are set; with a [`KeySet`], the token must name a key.
+/// must match the key's `kid` when both are set; with a [`KeySet`], the token must name a key;
+/// with several keys ([`Verifier::with_keys`], [`Verifier::with_jwk_set`]) a token names its key
+/// by `kid`, and one without `kid` is accepted only when there is exactly one key.
 ///
 /// ```
 /// use latchkey_jwt::{Algorithm, Claims, HmacKey, Signer, Validation, Verifier};
@@ -196,27 +220,82 @@ const KNOWN_KEYS: usize = 8;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Verifier {
-    keys: Vec<HmacKey>,
-    /// Whether tokens must name their key (a key set) or may omit `kid` (a single key).
-    by_kid: bool,
+    keys: Vec<VerifyingKey>,
+    /// How a token's `kid` picks the key.
+    by_kid: KidRule,
     known: Vec<KnownHeader>,
     validation: Validation,
 }
 
+/// How a [`Verifier`] finds the key of a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KidRule {
+    /// One key; a token `kid` must match the key's when both are set.
+    Single,
+    /// A [`KeySet`]: the token must name a key.
+    Required,
+    /// Several keys: a token with `kid` names its key; one without is accepted only when there
+    /// is exactly one key.
+    NamedOrOnly,
+}
+
+/// The longest signature accepted, in base64url characters: an RSA-8192 signature (1024 bytes).
+const MAX_SIGNATURE_B64: usize = 1366;
+
 impl Verifier {
-    /// A verifier with one key.
+    /// A verifier with one key (an [`HmacKey`](crate::HmacKey), a public key or a
+    /// [`VerifyingKey`]).
     #[must_use]
-    pub fn new(key: HmacKey, validation: Validation) -> Self {
-        Self::build(vec![key], false, validation)
+    pub fn new(key: impl Into<VerifyingKey>, validation: Validation) -> Self {
+        Self::build(vec![key.into()], KidRule::Single, validation)
     }
 
     /// A verifier that picks the key named by each token's `kid`.
     #[must_use]
     pub fn with_key_set(keys: KeySet, validation: Validation) -> Self {
-        Self::build(keys.into_keys(), true, validation)
+        let keys = keys
+            .into_keys()
+            .into_iter()
+            .map(VerifyingKey::Hmac)
+            .collect();
+        Self::build(keys, KidRule::Required, validation)
     }
 
-    fn build(keys: Vec<HmacKey>, by_kid: bool, validation: Validation) -> Self {
+    /// A verifier with several keys, of any types: a token picks its key by `kid`, and a token
+    /// without `kid` is accepted only when there is exactly one key. Each key verifies only its
+    /// own algorithm.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NoKeys`] when `keys` is empty, [`ErrorKind::DuplicateKid`] when two keys have
+    /// the same `kid`.
+    pub fn with_keys<K: Into<VerifyingKey>>(
+        keys: impl IntoIterator<Item = K>,
+        validation: Validation,
+    ) -> Result<Self, Error> {
+        let keys: Vec<VerifyingKey> = keys.into_iter().map(Into::into).collect();
+        if keys.is_empty() {
+            return Err(ErrorKind::NoKeys.into());
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(kid) = k.kid() {
+                if keys[..i].iter().any(|o| o.kid() == Some(kid)) {
+                    return Err(ErrorKind::DuplicateKid.into());
+                }
+            }
+        }
+        Ok(Self::build(keys, KidRule::NamedOrOnly, validation))
+    }
+
+    /// A verifier with the keys of a [`JwkSet`](crate::jwk::JwkSet), as with
+    /// [`Verifier::with_keys`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::NoKeys`] when the set holds no usable key (every entry was skipped).
+    pub fn with_jwk_set(set: crate::jwk::JwkSet, validation: Validation) -> Result<Self, Error> {
+        Self::with_keys(set.into_keys(), validation)
+    }
+
+    fn build(keys: Vec<VerifyingKey>, by_kid: KidRule, validation: Validation) -> Self {
         let mut v = Verifier {
             keys,
             by_kid,
@@ -294,18 +373,23 @@ impl Verifier {
         if header.crit().is_some() {
             return Err(ErrorKind::UnsupportedCrit.into());
         }
-        let i = if self.by_kid {
-            let kid = header.kid().ok_or(ErrorKind::MissingKid)?;
+        let by_kid = |kid: &str| {
             self.keys
                 .iter()
                 .position(|k| k.kid() == Some(kid))
-                .ok_or(ErrorKind::UnknownKid)?
-        } else {
-            match (self.keys[0].kid(), header.kid()) {
+                .ok_or(ErrorKind::UnknownKid)
+        };
+        let i = match (self.by_kid, header.kid()) {
+            (KidRule::Single, theirs) => match (self.keys[0].kid(), theirs) {
                 (Some(mine), Some(theirs)) if mine != theirs => {
                     return Err(ErrorKind::UnknownKid.into())
                 }
                 _ => 0,
+            },
+            (KidRule::Required | KidRule::NamedOrOnly, Some(kid)) => by_kid(kid)?,
+            (KidRule::NamedOrOnly, None) if self.keys.len() == 1 => 0,
+            (KidRule::Required | KidRule::NamedOrOnly, None) => {
+                return Err(ErrorKind::MissingKid.into())
             }
         };
         let alg = self.keys[i].algorithm();
@@ -319,6 +403,8 @@ impl Verifier {
         Ok(i)
     }
 
+    // Without an asymmetric feature, every key is an HMAC key.
+    #[allow(irrefutable_let_patterns)]
     fn verify_inner<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -337,18 +423,30 @@ impl Verifier {
 
         // The signature, before anything of the payload is decoded.
         let sig_b64 = parts.signature.as_bytes();
-        let mut sig = [0u8; 72];
-        if sig_b64.len() > 88 {
-            return Err(ErrorKind::InvalidSignature.into());
-        }
-        let n = B64
-            .decode_slice(sig_b64, &mut sig)
-            .map_err(|_| malformed(Part::Signature, Malformed::Base64))?;
-        if n != alg.output_len() {
-            return Err(ErrorKind::InvalidSignature.into());
-        }
-        if !key.state().verify_after(parts.signing_input, &sig[..n]) {
-            return Err(ErrorKind::InvalidSignature.into());
+        if let VerifyingKey::Hmac(key) = key {
+            let mut sig = [0u8; 72];
+            if sig_b64.len() > 88 {
+                return Err(ErrorKind::InvalidSignature.into());
+            }
+            let n = B64
+                .decode_slice(sig_b64, &mut sig)
+                .map_err(|_| malformed(Part::Signature, Malformed::Base64))?;
+            if n != alg.output_len() {
+                return Err(ErrorKind::InvalidSignature.into());
+            }
+            if !key.state().verify_after(parts.signing_input, &sig[..n]) {
+                return Err(ErrorKind::InvalidSignature.into());
+            }
+        } else {
+            if sig_b64.len() > MAX_SIGNATURE_B64 {
+                return Err(ErrorKind::InvalidSignature.into());
+            }
+            let sig = B64
+                .decode(sig_b64)
+                .map_err(|_| malformed(Part::Signature, Malformed::Base64))?;
+            if !key.verify_asymmetric(parts.signing_input, &sig) {
+                return Err(ErrorKind::InvalidSignature.into());
+            }
         }
 
         let claims = decode_claims::<T>(parts.payload, v.max_depth)?;

@@ -13,8 +13,11 @@ type HmacSha256 = Hmac<Sha256>;
 type HmacSha384 = Hmac<Sha384>;
 type HmacSha512 = Hmac<Sha512>;
 
-/// A JWS algorithm (RFC 7518 §3.2). The algorithm belongs to the key, never to the token: a token
-/// whose header names another algorithm is rejected.
+/// A JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1). The algorithm belongs to the key, never to the
+/// token: a token whose header names another algorithm is rejected.
+///
+/// Every variant exists whatever the crate features; keys for `RS256`/`PS256` need the `rsa`
+/// feature, `ES256` the `ecdsa` feature and `EdDSA` the `eddsa` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Algorithm {
@@ -24,28 +27,46 @@ pub enum Algorithm {
     HS384,
     /// HMAC with SHA-512.
     HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (feature `rsa`).
+    RS256,
+    /// RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt (feature `rsa`).
+    PS256,
+    /// ECDSA on P-256 with SHA-256, the signature as `r || s` (feature `ecdsa`).
+    ES256,
+    /// EdDSA with Ed25519 (RFC 8037; feature `eddsa`).
+    EdDSA,
 }
 
 impl Algorithm {
-    /// The `alg` header value: `"HS256"`, `"HS384"` or `"HS512"`.
+    /// The `alg` header value, e.g. `"HS256"` or `"EdDSA"`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Algorithm::HS256 => "HS256",
             Algorithm::HS384 => "HS384",
             Algorithm::HS512 => "HS512",
+            Algorithm::RS256 => "RS256",
+            Algorithm::PS256 => "PS256",
+            Algorithm::ES256 => "ES256",
+            Algorithm::EdDSA => "EdDSA",
         }
     }
 
-    /// The hash output length in bytes, which is also the minimum key length (RFC 7518 §3.2) and
-    /// the signature length.
+    /// The output length of the algorithm's hash in bytes (SHA-512 for EdDSA). For HMAC it is
+    /// also the minimum key length (RFC 7518 §3.2) and the signature length.
     #[must_use]
     pub const fn output_len(self) -> usize {
         match self {
-            Algorithm::HS256 => 32,
+            Algorithm::HS256 | Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 => 32,
             Algorithm::HS384 => 48,
-            Algorithm::HS512 => 64,
+            Algorithm::HS512 | Algorithm::EdDSA => 64,
         }
+    }
+
+    /// Whether this is an HMAC algorithm (`HS256`, `HS384`, `HS512`).
+    #[must_use]
+    pub const fn is_hmac(self) -> bool {
+        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
     }
 
     /// Parses an exact, case-sensitive `alg` value (JOSE names are case-sensitive).
@@ -54,6 +75,10 @@ impl Algorithm {
             "HS256" => Some(Algorithm::HS256),
             "HS384" => Some(Algorithm::HS384),
             "HS512" => Some(Algorithm::HS512),
+            "RS256" => Some(Algorithm::RS256),
+            "PS256" => Some(Algorithm::PS256),
+            "ES256" => Some(Algorithm::ES256),
+            "EdDSA" => Some(Algorithm::EdDSA),
             _ => None,
         }
     }
@@ -65,7 +90,8 @@ impl fmt::Display for Algorithm {
     }
 }
 
-/// Parses `"HS256"`, `"HS384"` or `"HS512"` (case-sensitive, as in a JWS header); anything else is
+/// Parses an algorithm name exactly as [`Algorithm::as_str`] writes it (case-sensitive, as in a
+/// JWS header), whatever the crate features; anything else is
 /// [`ErrorKind::UnsupportedAlgorithm`].
 impl FromStr for Algorithm {
     type Err = Error;
@@ -154,9 +180,14 @@ impl HmacKey {
     /// Builds a key from raw secret bytes.
     ///
     /// # Errors
-    /// [`ErrorKind::KeyTooShort`] when `secret` is shorter than the algorithm's hash output
-    /// (32, 48 or 64 bytes; RFC 7518 §3.2). Generate secrets with a CSPRNG.
+    /// [`ErrorKind::KeyAlgorithmMismatch`] when `algorithm` is not `HS256`, `HS384` or `HS512`
+    /// (an HMAC secret is never an RSA, EC or Ed25519 key), [`ErrorKind::KeyTooShort`] when
+    /// `secret` is shorter than the algorithm's hash output (32, 48 or 64 bytes; RFC 7518 §3.2).
+    /// Generate secrets with a CSPRNG.
     pub fn from_secret(algorithm: Algorithm, secret: &[u8]) -> Result<Self, Error> {
+        if !algorithm.is_hmac() {
+            return Err(ErrorKind::KeyAlgorithmMismatch { algorithm }.into());
+        }
         let min = algorithm.output_len();
         if secret.len() < min {
             return Err(ErrorKind::KeyTooShort {
@@ -185,6 +216,7 @@ impl HmacKey {
             Algorithm::HS512 => {
                 MacState::S512(HmacSha512::new_from_slice(secret).map_err(|_| short())?)
             }
+            _ => return Err(ErrorKind::KeyAlgorithmMismatch { algorithm }.into()),
         };
         Ok(HmacKey {
             alg: algorithm,

@@ -381,7 +381,7 @@ fn algorithm_must_be_the_keys() {
             found: Some(Algorithm::HS384)
         }
     );
-    for alg in ["RS256", "hs256", "HS256 ", ""] {
+    for alg in ["RS512", "ES384", "hs256", "HS256 ", "eddsa", ""] {
         assert_eq!(
             err(&forge_header(&format!(r#"{{"alg":"{alg}"}}"#))),
             ErrorKind::AlgorithmMismatch {
@@ -389,6 +389,21 @@ fn algorithm_must_be_the_keys() {
                 found: None
             },
             "{alg:?}"
+        );
+    }
+    // An asymmetric algorithm is refused by an HMAC key whatever the crate features.
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ] {
+        assert_eq!(
+            err(&forge_header(&format!(r#"{{"alg":"{alg}"}}"#))),
+            ErrorKind::AlgorithmMismatch {
+                expected: Algorithm::HS256,
+                found: Some(alg)
+            },
         );
     }
 }
@@ -852,10 +867,14 @@ fn custom_claims_of_the_wrong_shape_are_rejected() {
 
 #[test]
 fn unsupported_algorithm_names_do_not_parse() {
-    for name in ["HS256", "HS384", "HS512"] {
+    for name in [
+        "HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "EdDSA",
+    ] {
         assert_eq!(name.parse::<Algorithm>().unwrap().as_str(), name);
     }
-    for name in ["hs256", "RS256", "none", "", "HS256 "] {
+    for name in [
+        "hs256", "RS512", "ES384", "rs256", "EDDSA", "Ed25519", "none", "", "HS256 ",
+    ] {
         assert_eq!(
             name.parse::<Algorithm>().unwrap_err().into_kind(),
             ErrorKind::UnsupportedAlgorithm
@@ -890,6 +909,31 @@ fn short_keys_are_refused() {
             .kind(),
         ErrorKind::KeyTooShort { len: 0, .. }
     ));
+}
+
+#[test]
+fn hmac_keys_are_never_made_for_asymmetric_algorithms() {
+    // Algorithm confusion starts with an HMAC key built from a public key's bytes: refused for
+    // every asymmetric algorithm, whatever the length of the "secret".
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ] {
+        assert_eq!(
+            HmacKey::from_secret(alg, &[7u8; 512])
+                .unwrap_err()
+                .into_kind(),
+            ErrorKind::KeyAlgorithmMismatch { algorithm: alg }
+        );
+        assert_eq!(
+            HmacKey::from_base64url(alg, &b64(&[7u8; 64]))
+                .unwrap_err()
+                .into_kind(),
+            ErrorKind::KeyAlgorithmMismatch { algorithm: alg }
+        );
+    }
 }
 
 #[test]

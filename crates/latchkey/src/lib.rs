@@ -6,6 +6,7 @@
 //! `--all-features` show them all.
 //!
 #![cfg_attr(feature = "jwt", doc = include_str!("docs/jwt.md"))]
+#![cfg_attr(feature = "jwt-rsa", doc = include_str!("docs/jwt-rsa.md"))]
 #![cfg_attr(feature = "session", doc = include_str!("docs/session.md"))]
 #![cfg_attr(feature = "memory", doc = include_str!("docs/memory.md"))]
 #![cfg_attr(feature = "redis", doc = include_str!("docs/redis.md"))]

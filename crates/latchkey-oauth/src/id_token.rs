@@ -44,6 +44,22 @@ pub struct SignedIn {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdTokenError {
+    /// The token is not a well-formed signed JWT (structure, encoding, claim types).
+    #[error("ID token is malformed")]
+    Malformed,
+    /// `alg` is `none`, not in the allow-list, or not the algorithm of the key it names (an
+    /// HS256 token "signed" with the provider's public key ends here).
+    #[error("ID token algorithm refused")]
+    Algorithm,
+    /// No key of the provider's set has the token's `kid`, even after fetching the set again.
+    #[error("ID token signed by an unknown key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("ID token signature is invalid")]
+    Signature,
+    /// `nbf` is in the future.
+    #[error("ID token not yet valid")]
+    NotYetValid,
     /// `iss` is missing or is neither the provider's issuer nor a configured alias.
     #[error("ID token issuer is not the provider's")]
     Issuer,

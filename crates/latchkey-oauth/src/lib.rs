@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod callback;
+mod client;
 mod discovery;
 mod http;
 mod id_token;
@@ -12,6 +13,10 @@ mod secret;
 mod transaction;
 
 pub use callback::{Callback, CallbackError, MAX_CALLBACK_QUERY};
+pub use client::{
+    AuthorizationRedirect, Completed, ExchangeError, OidcClient, OidcClientBuilder,
+    OidcConfigError, SignInError, GOOGLE_ISSUER,
+};
 pub use discovery::{DiscoveryError, ProviderMetadata};
 pub use http::{HttpClient, HttpError, HttpResponse, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT};
 pub use id_token::{

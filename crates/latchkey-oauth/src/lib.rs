@@ -9,6 +9,8 @@ mod id_token;
 mod keys;
 mod next;
 mod pkce;
+#[cfg(feature = "reqwest")]
+mod reqwest_client;
 mod secret;
 mod transaction;
 
@@ -28,6 +30,9 @@ pub use keys::{
 };
 pub use next::{safe_next, MAX_NEXT_LEN};
 pub use pkce::{pkce_challenge, PkceVerifier};
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use reqwest_client::ReqwestClient;
 pub use secret::Secret;
 pub use transaction::{
     Begun, LoginTransaction, TransactionError, Transactions, BINDING_COOKIE, TRANSACTION_LIFETIME,

@@ -22,7 +22,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 /// The [`UserStore`] methods of a sqlx pool-backed store; only the SQL differs between the
 /// backends (their placeholder syntax).
 macro_rules! sql_user_store {
-    ($store:ty, $backend:literal, insert: $insert:literal, select: $select:literal, update: $update:literal) => {
+    ($store:ty, $backend:literal, insert: $insert:literal, select: $select:literal, update: $update:literal,
+     link: $link:literal, linked: $linked:literal) => {
         #[async_trait]
         impl UserStore for $store {
             async fn insert(&self, id: &str, password_hash: &str) -> Result<(), AccountError> {
@@ -60,6 +61,50 @@ macro_rules! sql_user_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn linked_account(
+                &self,
+                issuer: &str,
+                subject: &str,
+            ) -> Result<Option<String>, AccountError> {
+                let row: Option<(String,)> = sqlx::query_as($linked)
+                    .bind(issuer)
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(row.map(|(id,)| id))
+            }
+
+            async fn insert_linked(
+                &self,
+                id: &str,
+                issuer: &str,
+                subject: &str,
+            ) -> Result<(), AccountError> {
+                // One transaction: an account never exists without its identity, nor the
+                // other way round, and the identity's primary key decides concurrent first
+                // sign-ins.
+                let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                let now = now_ms();
+                sqlx::query($insert)
+                    .bind(id)
+                    .bind(NO_PASSWORD)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                sqlx::query($link)
+                    .bind(issuer)
+                    .bind(subject)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                tx.commit().await.map_err(unavailable)?;
+                Ok(())
+            }
+
             async fn ping(&self) -> Result<(), AccountError> {
                 sqlx::query("SELECT 1")
                     .execute(&self.pool)
@@ -74,6 +119,10 @@ macro_rules! sql_user_store {
         }
     };
 }
+
+/// The password hash of an account made by an external sign-in: not a PHC string, so no
+/// password ever matches it.
+pub const NO_PASSWORD: &str = "!";
 
 /// The SQLite file used when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE: &str = "./latchkey-login.db";
@@ -125,6 +174,30 @@ pub trait UserStore: fmt::Debug + Send + Sync + 'static {
     /// [`AccountError::Unavailable`].
     async fn set_password_hash(&self, id: &str, password_hash: &str) -> Result<bool, AccountError>;
 
+    /// The local account linked to the external identity (`issuer`, `subject`), if any.
+    ///
+    /// # Errors
+    /// [`AccountError::Unavailable`].
+    async fn linked_account(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<String>, AccountError>;
+
+    /// Creates account `id` with no password ([`NO_PASSWORD`]: it signs in only through its
+    /// provider) linked to (`issuer`, `subject`), both or neither.
+    ///
+    /// # Errors
+    /// [`AccountError::Taken`] when the ID exists or the identity is already linked (of two
+    /// concurrent first sign-ins with one identity exactly one succeeds), or
+    /// [`AccountError::Unavailable`].
+    async fn insert_linked(
+        &self,
+        id: &str,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<(), AccountError>;
+
     /// One round trip to the database, for `/health`.
     ///
     /// # Errors
@@ -137,15 +210,27 @@ pub trait UserStore: fmt::Debug + Send + Sync + 'static {
 
 /// The schema, in order. Each entry runs once, in one migration transaction, recorded in
 /// `latchkey_schema`; a database that has them all is left alone.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE accounts (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE accounts (
         id TEXT PRIMARY KEY,
         password_hash TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         password_changed_at BIGINT NOT NULL
     )",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE identities (
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        account_id TEXT NOT NULL REFERENCES accounts (id),
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (issuer, subject)
+    )",
+    ),
+];
 
 /// Creates `latchkey_schema` and applies the [`MIGRATIONS`] it does not record yet, in the
 /// transaction `$tx`; `$p1` is the backend's first placeholder (`?1` or `$1`).
@@ -259,7 +344,9 @@ sql_user_store!(
     "sqlite",
     insert: "INSERT INTO accounts (id, password_hash, created_at, password_changed_at) VALUES (?1, ?2, ?3, ?3)",
     select: "SELECT password_hash FROM accounts WHERE id = ?1",
-    update: "UPDATE accounts SET password_hash = ?1, password_changed_at = ?2 WHERE id = ?3"
+    update: "UPDATE accounts SET password_hash = ?1, password_changed_at = ?2 WHERE id = ?3",
+    link: "INSERT INTO identities (issuer, subject, account_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+    linked: "SELECT account_id FROM identities WHERE issuer = ?1 AND subject = ?2"
 );
 
 /// Accounts in PostgreSQL.
@@ -310,5 +397,7 @@ sql_user_store!(
     "postgres",
     insert: "INSERT INTO accounts (id, password_hash, created_at, password_changed_at) VALUES ($1, $2, $3, $3)",
     select: "SELECT password_hash FROM accounts WHERE id = $1",
-    update: "UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3"
+    update: "UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
+    link: "INSERT INTO identities (issuer, subject, account_id, created_at) VALUES ($1, $2, $3, $4)",
+    linked: "SELECT account_id FROM identities WHERE issuer = $1 AND subject = $2"
 );

@@ -53,6 +53,61 @@ async fn checks(
         .await
         .unwrap());
 
+    // External identities: an account made with its identity, found by (issuer, subject)
+    // only — the same subject at another issuer is someone else.
+    const ISS: &str = "https://id.example";
+    assert_eq!(store.linked_account(ISS, "sub-1").await.unwrap(), None);
+    store.insert_linked("ext0001", ISS, "sub-1").await.unwrap();
+    assert_eq!(
+        store.linked_account(ISS, "sub-1").await.unwrap().as_deref(),
+        Some("ext0001")
+    );
+    assert_eq!(
+        store
+            .linked_account("https://other.example", "sub-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.password_hash("ext0001").await.unwrap().as_deref(),
+        Some(accounts::NO_PASSWORD)
+    );
+    // A taken ID links nothing (both or neither).
+    assert!(matches!(
+        store.insert_linked("alice01", ISS, "sub-2").await,
+        Err(AccountError::Taken)
+    ));
+    assert_eq!(store.linked_account(ISS, "sub-2").await.unwrap(), None);
+    // Concurrent first sign-ins of one identity under different new IDs: exactly one links.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            store
+                .insert_linked(&format!("ext1{n:03}"), ISS, "sub-3")
+                .await
+        });
+    }
+    let (mut won, mut taken) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            Ok(()) => won += 1,
+            Err(AccountError::Taken) => taken += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((won, taken), (1, 15));
+    let winner = store.linked_account(ISS, "sub-3").await.unwrap().unwrap();
+    for n in 0..16 {
+        let id = format!("ext1{n:03}");
+        assert_eq!(
+            store.password_hash(&id).await.unwrap().is_some(),
+            id == winner,
+            "the losers' accounts were rolled back"
+        );
+    }
+
     // A second open (a restart) migrates nothing twice and finds the accounts.
     drop(store);
     let again = open().await;
@@ -61,6 +116,10 @@ async fn checks(
         Some("$argon2id$hash-b")
     );
     assert!(again.password_hash("racer01").await.unwrap().is_some());
+    assert_eq!(
+        again.linked_account(ISS, "sub-1").await.unwrap().as_deref(),
+        Some("ext0001")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

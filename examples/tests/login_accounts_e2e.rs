@@ -79,6 +79,23 @@ impl Probe {
 
 #[async_trait]
 impl UserStore for Probe {
+    async fn linked_account(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<String>, AccountError> {
+        self.inner.linked_account(issuer, subject).await
+    }
+
+    async fn insert_linked(
+        &self,
+        id: &str,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<(), AccountError> {
+        self.inner.insert_linked(id, issuer, subject).await
+    }
+
     async fn insert(&self, id: &str, password_hash: &str) -> Result<(), AccountError> {
         self.inner.insert(id, password_hash).await
     }

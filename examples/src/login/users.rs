@@ -178,6 +178,21 @@ fn verify_password(password: &[u8], phc: &str) -> bool {
     }
 }
 
+/// A new account ID for an external sign-in: `x` and 12 random lowercase letters and digits
+/// (within the ID rule, and 62 bits of randomness).
+fn generated_id() -> String {
+    const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 12];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut bytes);
+    std::iter::once('x')
+        .chain(
+            bytes
+                .iter()
+                .map(|b| char::from(ALPHABET[usize::from(*b) % 36])),
+        )
+        .collect()
+}
+
 impl Users {
     /// The accounts in `store` (hashes one dummy password, so it costs one argon2 run).
     ///
@@ -273,7 +288,14 @@ impl Users {
     /// [`UsersError::Busy`] or [`UsersError::Unavailable`] (the login then answers 503: a
     /// database outage never looks like a wrong password).
     pub async fn verify(&self, id: &str, password: String) -> Result<Option<Verified>, UsersError> {
-        let stored = self.inner.store.password_hash(id).await?;
+        // An account made by an external sign-in has no password: it is checked against the
+        // dummy hash like an unknown ID, so its answer and its timing are an unknown ID's.
+        let stored = self
+            .inner
+            .store
+            .password_hash(id)
+            .await?
+            .filter(|hash| hash != crate::accounts::NO_PASSWORD);
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.inner.dummy_hash.clone());
         let checked = phc.clone();
@@ -291,6 +313,33 @@ impl Users {
     /// [`UsersError::Unavailable`].
     pub async fn still_current(&self, id: &str, verified: &Verified) -> Result<bool, UsersError> {
         Ok(self.inner.store.password_hash(id).await?.as_deref() == Some(verified.hash.as_str()))
+    }
+
+    /// The local account of the external identity (`issuer`, `subject`): the linked one, or a
+    /// new account (a generated ID, no password) linked to it on the first sign-in. Only the
+    /// identity decides: an e-mail address never links to an existing account.
+    ///
+    /// # Errors
+    /// [`UsersError::Unavailable`].
+    pub async fn sign_in_external(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<String, UsersError> {
+        for _ in 0..3 {
+            if let Some(id) = self.inner.store.linked_account(issuer, subject).await? {
+                return Ok(id);
+            }
+            let id = generated_id();
+            match self.inner.store.insert_linked(&id, issuer, subject).await {
+                Ok(()) => return Ok(id),
+                // Another first sign-in of this identity won (or, never in practice, the
+                // generated ID was taken): look again.
+                Err(AccountError::Taken) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(UsersError::Taken)
     }
 
     /// Replaces the password of `id` with the already-validated `new` password, if `current`
@@ -348,6 +397,48 @@ mod tests {
             "peak {peak} hashes in flight, limit 2"
         );
         assert!(hash_concurrency() >= 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_external_identity_gets_one_account_without_a_password() {
+        let (users, _dir) = users(1).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let users = users.clone();
+            tasks.spawn(async move { users.sign_in_external("https://id.example", "s-1").await });
+        }
+        let mut ids = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            ids.push(done.unwrap().unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            1,
+            "eight racing first sign-ins, one account: {ids:?}"
+        );
+        let id = ids.remove(0);
+        assert!(validate_id(&id).is_ok(), "{id}");
+        assert_eq!(
+            users
+                .sign_in_external("https://id.example", "s-1")
+                .await
+                .unwrap(),
+            id
+        );
+        assert_ne!(
+            users
+                .sign_in_external("https://other.example", "s-1")
+                .await
+                .unwrap(),
+            id,
+            "the same subject at another issuer is another person"
+        );
+        // No password opens it, the marker included.
+        for guess in [crate::accounts::NO_PASSWORD, "", "secret1!"] {
+            assert!(users.verify(&id, guess.into()).await.unwrap().is_none());
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `cargo run --example jwt -- help`: sign claims given as JSON, or verify a token with the options
-//! a service would use. The logic is `latchkey_examples::jwt_cli::run`.
+//! `cargo run --example jwt -- help`: sign claims given as JSON, verify a token with the options
+//! a service would use, or mint an access/refresh pair (`mint-pair --sub alice`) against an
+//! in-memory token store. The logic is `latchkey_examples::jwt_cli::run`.
 
 fn main() {
     // `args()` would panic on an argument that is not UTF-8; such a token is invalid anyway.

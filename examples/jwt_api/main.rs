@@ -12,6 +12,10 @@
 //! curl -s -XPOST localhost:3001/refresh -H 'content-type: application/json' \
 //!      -d "{\"refresh_token\":\"$REFRESH\"}"
 //! ```
+//!
+//! For manual testing without a login, `cargo run --example jwt -- mint-pair --sub alice
+//! --redis-url $REDIS_URL` mints a pair into the same Redis (with the same `ACCESS_KEY` and
+//! `REFRESH_KEY` in the environment) that this service then accepts and rotates.
 
 mod app;
 

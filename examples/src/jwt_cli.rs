@@ -1,6 +1,7 @@
-//! The `jwt` command-line tool (`cargo run --example jwt -- help`): sign claims given as JSON, and
-//! verify a token with the options a service would use. It is a debugging aid, and it makes the
-//! verifier easy to drive from outside Rust.
+//! The `jwt` command-line tool (`cargo run --example jwt -- help`): sign claims given as JSON,
+//! verify a token with the options a service would use, and mint an access/refresh pair of
+//! latchkey-tokens. It is a debugging aid, and it makes the verifier easy to drive from outside
+//! Rust.
 //!
 //! The logic lives here, as [`run`], so it is tested like a library; `examples/jwt.rs` only calls it.
 
@@ -21,6 +22,7 @@ const USAGE: &str = "\
 usage:
   jwt encode [key options] [--kid KID] [--typ TYP | --no-typ] CLAIMS
   jwt verify [key options] [validation options] TOKEN
+  jwt mint-pair --sub SUB [key options | --secret-env VAR] [pair options]
 
 CLAIMS is a JSON object (registered claims iss, sub, aud, exp, nbf, iat, jti plus your own);
 CLAIMS or TOKEN may be `-` to read standard input.
@@ -44,6 +46,25 @@ validation options (verify):
   --max-len BYTES           token size cap (default 8192)
   --now SECS                verify as of this time (seconds since the epoch)
   --header                  print {\"header\": ..., \"claims\": ...} instead of the claims
+
+mint-pair: a login of latchkey-tokens; prints the token response of RFC 6749 §5.1 (access_token,
+token_type, expires_in, refresh_token). The access token (typ at+jwt) verifies with
+`jwt verify --typ at+jwt --audience AUD --issuer ISS`. With --redis-url the login is stored in
+that Redis, under jwt_api's key prefix: a jwt_api started with the same REDIS_URL, ACCESS_KEY and
+REFRESH_KEY accepts the access token at /me and rotates the refresh token at /refresh. Without
+it the login lives in an in-memory store that ends with the command (the access token then
+verifies only with `jwt verify`, without revocation checks).
+  --sub SUB                 the subject (required)
+  --secret-env VAR          read the access key (unpadded base64url) from environment variable
+                            VAR; the default key source, with VAR = ACCESS_KEY (as jwt_api)
+  --refresh-secret-env VAR  the refresh key from VAR (default REFRESH_KEY, as jwt_api; random
+                            when that is unset)
+  --redis-url URL           store the login in this Redis (default: in memory)
+  --key-prefix PREFIX       the Redis key prefix (default jwt_api:, as jwt_api)
+  --kid KID                 the access key's kid (default 1)
+  --issuer ISS              default http://127.0.0.1 (as jwt_api)
+  --audience AUD            default jwt_api (as jwt_api)
+  --claims JSON             the caller's claims, a JSON object (default {})
 
 exit status: 0 on success, 1 when the token is rejected, 2 on a usage error.
 ";
@@ -77,12 +98,13 @@ pub fn run(
     let result = match args.first().map(String::as_str) {
         Some("encode") => encode(&args[1..], stdin, stdout),
         Some("verify") => verify(&args[1..], stdin, stdout),
+        Some("mint-pair") => mint_pair(&args[1..], stdout),
         Some("help" | "--help" | "-h") => {
             let _ = stdout.write_all(USAGE.as_bytes());
             return 0;
         }
         _ => Err(Outcome::Usage(Usage(
-            "expected `encode` or `verify`".into(),
+            "expected `encode`, `verify` or `mint-pair`".into(),
         ))),
     };
     match result {
@@ -299,5 +321,147 @@ fn verify(args: &[String], stdin: &mut dyn Read, stdout: &mut dyn Write) -> Resu
     };
     let text = serde_json::to_string_pretty(&out).map_err(Usage::from)?;
     writeln!(stdout, "{text}").map_err(Usage::from)?;
+    Ok(())
+}
+
+/// The options of `mint-pair`.
+struct PairOpts {
+    key: Opts,
+    secret_env: Option<String>,
+    refresh_secret_env: Option<String>,
+    redis_url: Option<String>,
+    key_prefix: String,
+    sub: Option<String>,
+    issuer: String,
+    audience: String,
+    claims: String,
+}
+
+fn parse_pair(args: &[String]) -> Result<PairOpts, Usage> {
+    let mut o = PairOpts {
+        key: Opts::default(),
+        secret_env: None,
+        refresh_secret_env: None,
+        redis_url: None,
+        key_prefix: "jwt_api:".into(),
+        sub: None,
+        issuer: "http://127.0.0.1".into(),
+        audience: "jwt_api".into(),
+        claims: "{}".into(),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--alg" => o.key.alg = Some(value("--alg")?),
+            "--secret" => o.key.secret = Some(value("--secret")?),
+            "--secret-file" => o.key.secret_file = Some(value("--secret-file")?),
+            "--secret-env" => o.secret_env = Some(value("--secret-env")?),
+            "--refresh-secret-env" => o.refresh_secret_env = Some(value("--refresh-secret-env")?),
+            "--redis-url" => o.redis_url = Some(value("--redis-url")?),
+            "--key-prefix" => o.key_prefix = value("--key-prefix")?,
+            "--kid" => o.key.kid = Some(value("--kid")?),
+            "--sub" => o.sub = Some(value("--sub")?),
+            "--issuer" => o.issuer = value("--issuer")?,
+            "--audience" => o.audience = value("--audience")?,
+            "--claims" => o.claims = value("--claims")?,
+            s => return Err(Usage(format!("unexpected argument {s}"))),
+        }
+    }
+    Ok(o)
+}
+
+/// The bytes of an unpadded base64url secret in environment variable `var`.
+fn env_secret(var: &str) -> Result<Vec<u8>, Usage> {
+    use base64::Engine as _;
+    let text = std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| Usage(format!("environment variable {var} is not set")))?;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| Usage(format!("{var} is not unpadded base64url")))
+}
+
+fn mint_pair(args: &[String], stdout: &mut dyn Write) -> Result<(), Outcome> {
+    use std::sync::Arc;
+
+    use latchkey::tokens::jwt::KeySet;
+    use latchkey::tokens::transport::{TokenTransport, Via};
+    use latchkey::tokens::{MemoryTokenStore, RefreshKey, TokenService, TokenStore};
+
+    let o = parse_pair(args)?;
+    let sub = o
+        .sub
+        .clone()
+        .ok_or_else(|| Usage("--sub is required".into()))?;
+    let mut key = match (&o.key.secret, &o.key.secret_file, &o.secret_env) {
+        (None, None, env) => {
+            let var = env.as_deref().unwrap_or("ACCESS_KEY");
+            let alg: Algorithm = o
+                .key
+                .alg
+                .as_deref()
+                .unwrap_or("HS256")
+                .parse()
+                .map_err(|_| Usage("--alg must be HS256, HS384 or HS512".into()))?;
+            HmacKey::from_secret(alg, &env_secret(var)?)
+                .map_err(|e| Usage(format!("{var}: {e}")))?
+        }
+        (_, _, None) => key(&o.key)?,
+        _ => {
+            return Err(Usage(
+                "give exactly one of --secret, --secret-file and --secret-env".into(),
+            )
+            .into())
+        }
+    };
+    key = key.with_kid(o.key.kid.clone().unwrap_or_else(|| "1".into()));
+    let refresh_var = o.refresh_secret_env.as_deref().unwrap_or("REFRESH_KEY");
+    let refresh_set = std::env::var(refresh_var).is_ok_and(|v| !v.trim().is_empty());
+    let refresh = match &o.refresh_secret_env {
+        Some(var) => env_secret(var)?,
+        None if refresh_set => env_secret(refresh_var)?,
+        None => {
+            let mut bytes = vec![0u8; 32];
+            rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
+                .map_err(|e| Usage(format!("no randomness: {e}")))?;
+            bytes
+        }
+    };
+    let refresh = RefreshKey::from_secret(&refresh).map_err(Usage::from)?;
+    let claims: Map<String, Value> = serde_json::from_str(&o.claims)
+        .map_err(|_| Usage("--claims must be a JSON object".into()))?;
+    let store: Arc<dyn TokenStore> = match &o.redis_url {
+        Some(url) => {
+            let config = latchkey_redis::RedisStoreConfig::single(url.clone())
+                .key_prefix(o.key_prefix.clone())
+                .build()
+                .map_err(|e| Usage(format!("--redis-url: {e}")))?;
+            Arc::new(
+                latchkey_redis::tokens::RedisTokenStore::new(config)
+                    .map_err(|e| Usage(format!("--redis-url: {e}")))?,
+            )
+        }
+        None => Arc::new(MemoryTokenStore::new()),
+    };
+    let tokens = TokenService::builder(store, KeySet::new(key).map_err(Usage::from)?, refresh)
+        .issuer(o.issuer)
+        .audience(o.audience)
+        .build()
+        .map_err(Usage::from)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Usage::from)?;
+    let pair = runtime
+        .block_on(tokens.issue(&sub, &claims))
+        .map_err(Usage::from)?;
+    let reply = TokenTransport::default().token_reply(&pair, Via::Body);
+    writeln!(stdout, "{}", reply.body()).map_err(Usage::from)?;
     Ok(())
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use latchkey::session::{MemoryStore, SessionStore};
+use latchkey::session::{ManualClock, MemoryStore, SessionStore, Timestamp};
+use latchkey::throttle::{MemoryThrottleStore, Throttle};
 use latchkey_examples::accounts::{self, AccountError, UserStore};
 use latchkey_testkit::postgres::PostgresServer;
 use latchkey_testkit::redis::RedisServer;
@@ -32,6 +33,7 @@ on_both_servers!(
     password_change_logs_out_every_other_device,
     password_change_refusals,
     a_login_that_read_the_old_password_before_a_change_keeps_no_session,
+    a_login_stored_just_before_a_change_is_signed_out_by_it,
     health_reports_the_store_and_the_database,
     accounts_and_sessions_survive_a_restart,
     a_database_outage_answers_503_never_a_wrong_password,
@@ -44,13 +46,15 @@ const NEW_PASSWORD: &str = "n3w!secret";
 /// A [`UserStore`] around another that counts account lookups (every password check starts
 /// with one, so a request that made none did no argon2 work) and can hold the next lookup
 /// until the test releases it — before reading (`hold_next`) or after (`hold_next_after_read`,
-/// so the held request carries what the account was when it read it).
+/// so the held request carries what the account was when it read it); `skip` lookups pass
+/// before a hold applies.
 #[derive(Debug)]
 struct Probe {
     inner: Arc<dyn UserStore>,
     lookups: AtomicUsize,
     hold_next: AtomicBool,
     hold_next_after_read: AtomicBool,
+    skip: AtomicUsize,
     entered: tokio::sync::Notify,
     release: tokio::sync::Notify,
 }
@@ -62,6 +66,7 @@ impl Probe {
             lookups: AtomicUsize::new(0),
             hold_next: AtomicBool::new(false),
             hold_next_after_read: AtomicBool::new(false),
+            skip: AtomicUsize::new(0),
             entered: tokio::sync::Notify::new(),
             release: tokio::sync::Notify::new(),
         })
@@ -80,12 +85,16 @@ impl UserStore for Probe {
 
     async fn password_hash(&self, id: &str) -> Result<Option<String>, AccountError> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
-        if self.hold_next.swap(false, Ordering::SeqCst) {
+        let skipped = self
+            .skip
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !skipped && self.hold_next.swap(false, Ordering::SeqCst) {
             self.entered.notify_one();
             self.release.notified().await;
         }
         let hash = self.inner.password_hash(id).await;
-        if self.hold_next_after_read.swap(false, Ordering::SeqCst) {
+        if !skipped && self.hold_next_after_read.swap(false, Ordering::SeqCst) {
             self.entered.notify_one();
             self.release.notified().await;
         }
@@ -132,7 +141,14 @@ async fn answer(response: reqwest::Response) -> (StatusCode, Option<u64>, Value)
 async fn fifty_wrong_passwords_then_429_until_the_back_off_ends(framework: Framework) {
     let (accounts, _dir) = sqlite_accounts().await;
     let probe = Probe::new(accounts);
-    let services = services_on(Arc::new(MemoryStore::new()), probe.clone());
+    let mut services = services_on(Arc::new(MemoryStore::new()), probe.clone());
+    // The default throttle on a clock the test moves: the back-off does not run out while a
+    // loaded machine is still hashing the guesses, and the test waits for none of it.
+    let clock = ManualClock::new(Timestamp::from_system_time(std::time::SystemTime::now()));
+    services.throttle = Throttle::builder(Arc::new(MemoryThrottleStore::new()))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
     let server = Server::start_services(framework, services, test_config()).await;
     let c = client("guesser/1.0");
     let signup = c
@@ -188,8 +204,8 @@ async fn fifty_wrong_passwords_then_429_until_the_back_off_ends(framework: Frame
     // The right password is refused during the back-off...
     let (status, retry, _) = answer(post_login(&server, &c, "victim01", PASSWORD).await).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    // ...and works once it is over (the test waits for what Retry-After says, not a guess).
-    tokio::time::sleep(Duration::from_secs(retry.unwrap()) + Duration::from_millis(100)).await;
+    // ...and works once it is over (the clock moves by what Retry-After says, not a guess).
+    clock.advance(Duration::from_secs(retry.unwrap()) + Duration::from_millis(100));
     let (status, _, body) = answer(post_login(&server, &c, "victim01", PASSWORD).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The success reset the account's budget: a typo now (from another browser) is a plain
@@ -389,6 +405,70 @@ async fn a_login_that_read_the_old_password_before_a_change_keeps_no_session(fra
     probe.release.notify_one();
     let (status, _, body) = answer(in_flight.await.unwrap().unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(me_status(&server, &phone).await, StatusCode::UNAUTHORIZED);
+    let devices: Value = laptop
+        .get(server.url("/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        devices["sessions"].as_array().unwrap().len(),
+        1,
+        "{devices}"
+    );
+    server.stop().await;
+}
+
+async fn a_login_stored_just_before_a_change_is_signed_out_by_it(framework: Framework) {
+    let (accounts, _dir) = sqlite_accounts().await;
+    let probe = Probe::new(accounts);
+    let services = services_on(Arc::new(MemoryStore::new()), probe.clone());
+    let server = Server::start_services(framework, services, test_config()).await;
+    let laptop = client("laptop/1.0");
+    let (token, _) = signup_and_login(&server, &laptop, "owner003", PASSWORD).await;
+
+    // The phone's login checks the password (first lookup), stores its session, checks the
+    // password again (second lookup: still the old hash) and is held there, before it answers...
+    probe.skip.store(1, Ordering::SeqCst);
+    probe.hold_next_after_read.store(true, Ordering::SeqCst);
+    let phone = client("phone/1.0");
+    let url = server.url("/login");
+    let in_flight = {
+        let phone = phone.clone();
+        tokio::spawn(async move {
+            phone
+                .post(url)
+                .json(&creds("owner003", PASSWORD))
+                .send()
+                .await
+        })
+    };
+    probe.entered.notified().await;
+    assert_eq!(
+        probe.lookups(),
+        5,
+        "the sign-up's, then a check and a re-check per login"
+    );
+    // ...when the owner changes the password on the laptop: the phone's session already
+    // exists, so the change signs it out.
+    let response = change_password(
+        &server,
+        &laptop,
+        Some(&token),
+        &json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["revoked"], 1, "{body}");
+
+    // The phone's login was right when it checked, so it answers 200; its session is gone.
+    probe.release.notify_one();
+    let (status, _, body) = answer(in_flight.await.unwrap().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(me_status(&server, &phone).await, StatusCode::UNAUTHORIZED);
     let devices: Value = laptop
         .get(server.url("/sessions"))

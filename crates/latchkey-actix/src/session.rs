@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, ResponseError};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use latchkey_session::{
     join_cookie_headers, CsrfProtection, OriginConfigError, OriginPolicy, RequestHeaders,
     RequestMethod, RequestOutcome, SessionManager, SessionResponse,
@@ -281,23 +281,69 @@ fn apply<B>(
             return response.into_response(failed).map_into_right_body();
         }
     };
+    if add_session_headers(&decision, response.headers_mut()).is_err() {
+        let failed = json_error(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+        );
+        return response.into_response(failed).map_into_right_body();
+    }
+    response.map_into_left_body()
+}
+
+/// The cookie of a [`SessionResponse`] could not be a header value (never for latchkey's own
+/// cookie settings).
+struct InvalidCookie;
+
+fn add_session_headers(
+    decision: &SessionResponse,
+    headers: &mut actix_web::http::header::HeaderMap,
+) -> Result<(), InvalidCookie> {
     if let Some(cookie) = decision.set_cookie() {
         let Ok(value) = HeaderValue::from_str(cookie.as_str()) else {
             tracing::error!("the session cookie is not a valid header value; answering 500");
-            let failed = json_error(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-            );
-            return response.into_response(failed).map_into_right_body();
+            return Err(InvalidCookie);
         };
-        response.headers_mut().append(header::SET_COOKIE, value);
+        headers.append(header::SET_COOKIE, value);
     }
     if let Some((name, value)) = decision.session_header() {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
-            response.headers_mut().insert(name, value);
+            headers.insert(name, value);
         }
     }
-    response.map_into_left_body()
+    Ok(())
+}
+
+/// Adds a finished session's `Set-Cookie` (or session header) to `response`.
+///
+/// [`SessionMiddleware`] does this after every handler. Use it in a handler that calls
+/// [`finish`](latchkey_session::Session::finish) itself, because it must act once its session
+/// is stored (the middleware then finds nothing left to write):
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use latchkey_actix::{apply_session_response, Session, SessionRejection};
+/// use latchkey_session::RequestOutcome;
+///
+/// async fn login(session: Session) -> Result<HttpResponse, SessionRejection> {
+///     session.login("alice").await?;
+///     let written = session.finish(RequestOutcome::Success).await?;
+///     // ... the session is in the store now: check what must hold once it exists ...
+///     Ok(apply_session_response(&written, HttpResponse::Ok().body("welcome")))
+/// }
+/// ```
+#[must_use]
+pub fn apply_session_response(
+    decision: &SessionResponse,
+    mut response: HttpResponse,
+) -> HttpResponse {
+    if add_session_headers(decision, response.headers_mut()).is_err() {
+        return json_error(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+        );
+    }
+    response
 }
 
 /// The session of the current request, put there by [`SessionMiddleware`]. Derefs to

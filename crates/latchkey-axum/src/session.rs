@@ -406,30 +406,52 @@ fn outcome_of(response: &Response) -> RequestOutcome {
 /// `response`; a store failure becomes the mapped error response.
 fn apply(
     decision: Result<latchkey_session::SessionResponse, latchkey_session::SessionError>,
-    mut response: Response,
+    response: Response,
 ) -> Response {
     match decision {
-        Ok(decision) => {
-            if let Some(cookie) = decision.set_cookie() {
-                match HeaderValue::from_str(cookie.as_str()) {
-                    Ok(value) => {
-                        response.headers_mut().append(header::SET_COOKIE, value);
-                    }
-                    Err(_) => {
-                        tracing::error!("session cookie is not a valid header value");
-                        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
-                    }
-                }
-            }
-            if let Some((name, value)) = decision.session_header() {
-                if let (Ok(name), Ok(value)) =
-                    (HeaderName::try_from(name), HeaderValue::from_str(value))
-                {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            response
-        }
+        Ok(decision) => apply_session_response(&decision, response),
         Err(error) => SessionRejection::from(error).into_response(),
     }
+}
+
+/// Adds a finished session's `Set-Cookie` (or session header) to `response`.
+///
+/// [`SessionLayer`] does this after every handler. Use it in a handler that calls
+/// [`finish`](latchkey_session::Session::finish) itself, because it must act once its session
+/// is stored (the layer then finds nothing left to write):
+///
+/// ```
+/// use axum::response::{IntoResponse, Response};
+/// use latchkey_axum::{apply_session_response, Session, SessionRejection};
+/// use latchkey_session::RequestOutcome;
+///
+/// async fn login(session: Session) -> Result<Response, SessionRejection> {
+///     session.login("alice").await?;
+///     let written = session.finish(RequestOutcome::Success).await?;
+///     // ... the session is in the store now: check what must hold once it exists ...
+///     Ok(apply_session_response(&written, "welcome".into_response()))
+/// }
+/// ```
+#[must_use]
+pub fn apply_session_response(
+    decision: &latchkey_session::SessionResponse,
+    mut response: Response,
+) -> Response {
+    if let Some(cookie) = decision.set_cookie() {
+        match HeaderValue::from_str(cookie.as_str()) {
+            Ok(value) => {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Err(_) => {
+                tracing::error!("session cookie is not a valid header value");
+                return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+            }
+        }
+    }
+    if let Some((name, value)) = decision.session_header() {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

@@ -917,3 +917,46 @@ async fn logging_in_as_another_user_does_not_inherit_the_previous_users_data() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn the_response_names_the_key_of_the_session_it_hands_out() {
+    let f = fixture();
+    // Nothing written: no key.
+    let untouched = f.manager.session(RequestHeaders::new());
+    let response = untouched.finish(RequestOutcome::Success).await.unwrap();
+    assert_eq!(response.issued_key(), None);
+
+    // A new session: the key of the stored record, which deleting removes.
+    let cookie = f.create_session("n", 1).await;
+    let session = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
+    let before = session.key().await.unwrap().expect("the session exists");
+    session.login("alice").await.unwrap();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
+    let issued = response.issued_key().expect("a login hands out a session");
+    assert_ne!(issued, before, "the login cycled the ID");
+    let next = cookie_pair(response.set_cookie().unwrap().as_str());
+    assert_eq!(f.read(&next, "n").await, Some(1));
+    assert!(f.store.delete(&issued).await.unwrap());
+    assert_eq!(
+        f.read(&next, "n").await,
+        None,
+        "the key named the live session"
+    );
+    assert_eq!(
+        f.read(&cookie, "n").await,
+        None,
+        "its predecessor went with it"
+    );
+
+    // A logout's removal cookie names no session.
+    let cookie = f.create_session("n", 2).await;
+    let session = f
+        .manager
+        .session(RequestHeaders::new().cookie(cookie.as_bytes()));
+    session.logout();
+    let response = session.finish(RequestOutcome::Success).await.unwrap();
+    assert!(response.set_cookie().is_some());
+    assert_eq!(response.issued_key(), None);
+}

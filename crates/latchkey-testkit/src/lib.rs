@@ -22,16 +22,19 @@
 //! ```
 //!
 //! The [`redis`] module starts private `redis-server` processes for the Redis backend's tests;
-//! [`FaultyStore`] wraps any store to count calls and inject outages and ID collisions.
+//! [`FaultyStore`] wraps any store to count calls and inject outages and ID collisions;
+//! [`FaultyTokenStore`] does the same for token stores (outages).
 
 pub mod adapter;
 mod faulty;
+mod faulty_tokens;
 pub mod postgres;
 pub mod redis;
 pub mod throttle;
 pub mod tokens;
 
 pub use faulty::{FaultyStore, UNAVAILABLE_DETAIL};
+pub use faulty_tokens::FaultyTokenStore;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

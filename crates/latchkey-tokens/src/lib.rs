@@ -5,6 +5,7 @@ mod memory;
 pub mod refresh;
 mod service;
 pub mod store;
+pub mod transport;
 
 pub use error::{ConfigError, IssueError, RefreshError, Revocation, VerifyError};
 pub use memory::MemoryTokenStore;

@@ -11,7 +11,7 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Condition;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
-use latchkey::actix::{Session, SessionMiddleware, SessionRejection};
+use latchkey::actix::{apply_session_response, Session, SessionMiddleware, SessionRejection};
 use latchkey::session::{
     OriginHeaders, OriginPolicy, RequestMethod, SessionCapPolicy, SessionManager,
 };
@@ -191,6 +191,13 @@ fn respond(outcome: Outcome) -> HttpResponse {
         )
         .json(body),
         Ok(Reply::NoContent) => HttpResponse::NoContent().finish(),
+        Ok(Reply::JsonWithSession(status, body, session)) => apply_session_response(
+            &session,
+            HttpResponse::build(
+                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            )
+            .json(body),
+        ),
         Err(Refusal::Api(error)) => api_response(error),
         Err(Refusal::Retry { error, after_secs }) => HttpResponse::build(
             StatusCode::from_u16(error.status.as_u16())

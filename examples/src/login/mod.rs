@@ -38,7 +38,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
-use latchkey::axum::{Session, SessionLayer, SessionRejection};
+use latchkey::axum::{apply_session_response, Session, SessionLayer, SessionRejection};
 use latchkey::session::{CookieKey, SameSite, SessionCapPolicy, SessionManager, SessionStore};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -301,6 +301,9 @@ fn respond(outcome: Outcome) -> Response {
     match outcome {
         Ok(Reply::Json(status, body)) => (status, Json(body)).into_response(),
         Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Reply::JsonWithSession(status, body, session)) => {
+            apply_session_response(&session, (status, Json(body)).into_response())
+        }
         Err(Refusal::Api(error)) => error.into_response(),
         Err(Refusal::Retry { error, after_secs }) => (
             error.status,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use latchkey::session::{Session, SessionError, SessionKey, SessionStore, Timestamp};
+use latchkey::session::{
+    RequestOutcome, Session, SessionError, SessionKey, SessionResponse, SessionStore, Timestamp,
+};
 use latchkey::throttle::{Attempt, Throttle, ThrottleError, ThrottleKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -77,6 +79,10 @@ pub enum Reply {
     Json(StatusCode, Value),
     /// `204 No Content`.
     NoContent,
+    /// `status` with a JSON body, from a route that finished its session itself: the adapter
+    /// adds the session's `Set-Cookie` (or session header); its session layer then has
+    /// nothing left to write.
+    JsonWithSession(StatusCode, Value, SessionResponse),
 }
 
 /// A route's refusal.
@@ -304,20 +310,31 @@ pub async fn login(
     }
     // `login` sets the user, applies the per-user cap and cycles the session ID.
     session.login(credentials.id.clone()).await?;
-    // A password change between the check and `login` logged out every other device before
-    // this session existed: refuse it rather than keep a session made with the old password.
+    let csrf_token = session.csrf_token().await?;
+    // The session is written now, not after the handler, and the password is checked again
+    // once it exists. A password change replaces the hash first and then signs every session
+    // of the account out, so either this check sees the new hash, or the session was stored
+    // before the change began and the change signs it out: a login with the old password
+    // never outlives a change.
+    let written = session.finish(RequestOutcome::Success).await?;
     if !services
         .users
         .still_current(&credentials.id, &verified)
         .await?
     {
-        session.destroy();
+        if let Some(key) = written.issued_key() {
+            services
+                .sessions
+                .delete(&key)
+                .await
+                .map_err(|err| Refusal::Session(SessionError::Store(err)))?;
+        }
         return Err(invalid_credentials());
     }
-    let csrf_token = session.csrf_token().await?;
-    Ok(Reply::Json(
+    Ok(Reply::JsonWithSession(
         StatusCode::OK,
         json!({ "id": credentials.id, "csrf_token": csrf_token }),
+        written,
     ))
 }
 
@@ -354,7 +371,8 @@ pub async fn change_password(
     }
     report_success(place).await;
     // The hash is already replaced, so a login with the old password that is still in flight
-    // is refused by its own check (see `login`); every session that exists now goes here.
+    // is refused by its own check, made once its session is stored (see `login`); every
+    // session that exists now goes here.
     let revoked = session.revoke_other_devices().await?;
     session.cycle_id().await?;
     Ok(Reply::Json(StatusCode::OK, json!({ "revoked": revoked })))

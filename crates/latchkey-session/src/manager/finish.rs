@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use super::state::{Phase, State, Stored, Transport};
 use super::ManagerInner;
 use crate::{
-    Admission, Delta, SessionError, SessionEvent, SessionId, SessionRecord, SetCookie,
+    Admission, Delta, SessionError, SessionEvent, SessionId, SessionKey, SessionRecord, SetCookie,
     StoreUnavailablePolicy, Timestamp,
 };
 #[cfg(doc)]
@@ -116,6 +116,7 @@ impl Future for Finish {
 pub struct SessionResponse {
     pub(super) set_cookie: Option<SetCookie>,
     pub(super) header: Option<(String, String)>,
+    pub(super) issued: Option<SessionKey>,
 }
 
 impl SessionResponse {
@@ -131,6 +132,18 @@ impl SessionResponse {
         self.header.as_ref().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
+    /// The store key of the session this response hands to the client (a new or cycled
+    /// session, or a persistent cookie renewed), if it hands one.
+    ///
+    /// For a handler that finishes its session itself, before it answers, and must then act
+    /// on the stored record: a login that re-checks the password once its session exists,
+    /// and deletes that session ([`SessionStore::delete`](crate::SessionStore::delete)) if
+    /// the password changed meanwhile.
+    #[must_use]
+    pub fn issued_key(&self) -> Option<SessionKey> {
+        self.issued
+    }
+
     /// Whether there is nothing to add.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -142,6 +155,7 @@ impl fmt::Debug for SessionResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionResponse")
             .field("set_cookie", &self.set_cookie)
+            .field("issued", &self.issued.is_some())
             .field(
                 "header",
                 &self.header.as_ref().map(|(n, _)| (n, "[redacted]")),
@@ -231,7 +245,7 @@ impl ManagerInner {
                     if let (true, Some(user_id)) = (st.logged_in, st.user_id) {
                         m.emit(SessionEvent::LoggedIn { key, user_id });
                     }
-                    Ok(m.issue(&id, record.expires_at(), transport))
+                    Ok(m.issue(&id, key, record.expires_at(), transport))
                 }
                 Admission::CapReached => Err(SessionError::TooManySessions),
                 // `create` never answers this; treat it as "nothing stored".
@@ -277,7 +291,7 @@ impl ManagerInner {
                     if let (true, Some(user_id)) = (st.logged_in, st.user_id) {
                         m.emit(SessionEvent::LoggedIn { key: new, user_id });
                     }
-                    Ok(m.issue(&id, record.expires_at(), transport))
+                    Ok(m.issue(&id, new, record.expires_at(), transport))
                 }
                 Admission::CapReached => Err(SessionError::TooManySessions),
                 // Revoked, logged out or rotated by another request while this one ran: the
@@ -295,7 +309,7 @@ impl ManagerInner {
             delta.clear = st.cleared;
             delta.changes = st.changes;
             return match m.store.save(&stored.key, &delta).await {
-                Ok(true) => Ok(m.refresh(&incoming, idle_deadline, transport)),
+                Ok(true) => Ok(m.refresh(&incoming, stored.key, idle_deadline, transport)),
                 Ok(false) => {
                     tracing::debug!(key = %stored.key, "session vanished during the request (revoked or expired); not recreated");
                     Ok(m.removal(transport))
@@ -307,7 +321,7 @@ impl ManagerInner {
         // Only read: rolling expiry, throttled.
         if m.touch_due(&stored, now) {
             match m.store.touch(&stored.key, now, idle_deadline).await {
-                Ok(true) => return Ok(m.refresh(&incoming, idle_deadline, transport)),
+                Ok(true) => return Ok(m.refresh(&incoming, stored.key, idle_deadline, transport)),
                 Ok(false) => {}
                 // A failed touch only shortens the session; it is not worth failing the request.
                 Err(err) => {
@@ -368,11 +382,12 @@ impl ManagerInner {
     fn refresh(
         &self,
         id: &SessionId,
+        key: SessionKey,
         idle_deadline: Timestamp,
         transport: Transport,
     ) -> SessionResponse {
         if transport == Transport::Cookie && self.cookie.persistent {
-            self.issue(id, idle_deadline, transport)
+            self.issue(id, key, idle_deadline, transport)
         } else {
             SessionResponse::default()
         }

@@ -157,6 +157,7 @@ impl ManagerInner {
     fn issue(
         &self,
         id: &SessionId,
+        key: SessionKey,
         expires_at: Timestamp,
         transport: Transport,
     ) -> SessionResponse {
@@ -164,11 +165,13 @@ impl ManagerInner {
         match transport {
             Transport::Header => SessionResponse {
                 set_cookie: None,
+                issued: self.header_name.is_some().then_some(key),
                 header: self.header_name.clone().map(|name| (name, token)),
             },
             Transport::Cookie => SessionResponse {
                 set_cookie: Some(self.cookie.set(&token, self.max_age_secs(expires_at))),
                 header: None,
+                issued: Some(key),
             },
         }
     }
@@ -178,6 +181,7 @@ impl ManagerInner {
             Transport::Cookie => SessionResponse {
                 set_cookie: Some(self.cookie.removal()),
                 header: None,
+                issued: None,
             },
             Transport::Header => SessionResponse::default(),
         }

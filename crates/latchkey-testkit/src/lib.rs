@@ -23,11 +23,13 @@
 //!
 //! The [`redis`] module starts private `redis-server` processes for the Redis backend's tests;
 //! [`FaultyStore`] wraps any store to count calls and inject outages and ID collisions;
-//! [`FaultyTokenStore`] does the same for token stores (outages).
+//! [`FaultyTokenStore`] does the same for token stores (outages). The [`oidc`] module's
+//! [`MockOidc`](oidc::MockOidc) is an in-process OpenID provider for testing a relying party.
 
 pub mod adapter;
 mod faulty;
 mod faulty_tokens;
+pub mod oidc;
 pub mod postgres;
 pub mod redis;
 pub mod throttle;

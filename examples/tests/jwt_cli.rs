@@ -387,7 +387,6 @@ fn mint_pair_usage_errors_never_panic() {
 }
 
 #[path = "../jwt_api/app.rs"]
-#[allow(dead_code, unreachable_pub)]
 mod app;
 
 #[test]

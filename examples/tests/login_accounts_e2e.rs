@@ -602,6 +602,7 @@ async fn accounts_and_sessions_survive_a_restart(framework: Framework) {
             users: latchkey_examples::login::Users::new(accounts).unwrap(),
             throttle: latchkey_examples::login::default_throttle(stores.throttle).unwrap(),
             sessions: stores.sessions,
+            oidc: None,
         };
         Server::start_services(framework, services, test_config()).await
     };

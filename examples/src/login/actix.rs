@@ -92,7 +92,9 @@ impl LoginApp {
             .service(web::resource("/sessions").route(web::get().to(sessions)))
             .service(web::resource("/sessions/{id}").route(web::delete().to(revoke_session)))
             .service(web::resource("/logout-all").route(web::post().to(logout_all)))
-            .service(web::resource("/password").route(web::post().to(change_password)));
+            .service(web::resource("/password").route(web::post().to(change_password)))
+            .service(web::resource("/oidc/start").route(web::get().to(oidc_start)))
+            .service(web::resource("/oidc/callback").route(web::get().to(oidc_callback)));
         if let Some(header) = &self.client_ip_header {
             config.app_data(header.clone());
         }
@@ -107,6 +109,7 @@ impl LoginApp {
                     ))
                     .service(web::resource("/").route(web::get().to(page)))
                     .service(web::resource("/health").route(web::get().to(health)))
+                    .service(web::resource("/oidc").route(web::get().to(oidc_provider)))
                     .service(with_session),
             );
     }
@@ -198,6 +201,22 @@ fn respond(outcome: Outcome) -> HttpResponse {
             )
             .json(body),
         ),
+        Ok(Reply::Redirect {
+            location,
+            set_cookie,
+        }) => {
+            let mut response = HttpResponse::SeeOther();
+            response.insert_header((header::LOCATION, location));
+            if let Some(cookie) = set_cookie {
+                response.append_header((header::SET_COOKIE, cookie));
+            }
+            response.finish()
+        }
+        Ok(Reply::Html(status, page)) => HttpResponse::build(
+            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .content_type("text/html; charset=utf-8")
+        .body(page),
         Err(Refusal::Api(error)) => api_response(error),
         Err(Refusal::Retry { error, after_secs }) => HttpResponse::build(
             StatusCode::from_u16(error.status.as_u16())
@@ -279,6 +298,52 @@ async fn change_password(
 
 async fn me(session: Session) -> HttpResponse {
     respond(routes::me(&session).await)
+}
+
+/// The request's `Cookie` header(s), joined, as text.
+fn cookie_header(request: &HttpRequest) -> Option<String> {
+    latchkey::session::join_cookie_headers(
+        request
+            .headers()
+            .get_all(header::COOKIE)
+            .map(actix_web::http::header::HeaderValue::as_bytes),
+    )
+    .and_then(|joined| String::from_utf8(joined.into_owned()).ok())
+}
+
+fn query_of(request: &HttpRequest) -> Option<&str> {
+    Some(request.query_string()).filter(|q| !q.is_empty())
+}
+
+async fn oidc_provider(services: web::Data<Services>) -> HttpResponse {
+    respond(super::oidc::provider(&services))
+}
+
+async fn oidc_start(services: web::Data<Services>, request: HttpRequest) -> HttpResponse {
+    let cookie = cookie_header(&request);
+    respond(super::oidc::start(&services, query_of(&request), cookie.as_deref()).await)
+}
+
+async fn oidc_callback(
+    services: web::Data<Services>,
+    session: Session,
+    request: HttpRequest,
+) -> HttpResponse {
+    let cookie = cookie_header(&request);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    respond(
+        super::oidc::callback(
+            &services,
+            &session,
+            query_of(&request),
+            cookie.as_deref(),
+            user_agent,
+        )
+        .await,
+    )
 }
 
 async fn logout(session: Session) -> HttpResponse {

@@ -13,6 +13,10 @@
 //! | `MAX_SESSIONS_PER_USER` | live sessions per account (default 10); `1`: one device at a time, a new login signs the old device out |
 //! | `DATABASE_URL`  | the accounts: a SQLite file path or `sqlite:` URL (default `./latchkey-login.db`, created with its schema), or a `postgres://` URL |
 //! | `CLIENT_IP_HEADER` | behind a reverse proxy: the header whose last entry is the client address for the login throttle (e.g. `X-Forwarded-For`); default the peer address |
+//! | `OIDC_ISSUER`   | "Sign in with …": the provider's issuer (discovery at `{issuer}/.well-known/openid-configuration`); with none of the `OIDC_` variables set, an in-process mock provider is started so the button works out of the box |
+//! | `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` | the client registration at that provider (the secret is optional: a public client relies on PKCE) |
+//! | `OIDC_REDIRECT_URI` | the callback URL registered with the provider (default `http://{BIND}:{PORT}/oidc/callback`) |
+//! | `OIDC_NAME`     | the provider's name on the button (default: the issuer's host)              |
 //! | `RUST_LOG`      | log filter (default `info`)                                                |
 
 use std::net::SocketAddr;
@@ -156,9 +160,118 @@ pub async fn services() -> Result<(Services, String), String> {
             users,
             throttle,
             sessions: stores.sessions,
+            oidc: None,
         },
         description,
     ))
+}
+
+/// "Sign in with …" from `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`,
+/// `OIDC_REDIRECT_URI` and `OIDC_NAME`: the provider's discovery document is fetched and
+/// checked now, so a wrong issuer stops the service at start rather than at the first
+/// sign-in. With none of them set, the in-process demo provider of [`demo_provider`].
+///
+/// # Errors
+/// A message naming the variable that is missing or wrong, or why discovery failed.
+pub async fn oidc(
+    addr: SocketAddr,
+    config: &LoginConfig,
+    sessions: std::sync::Arc<dyn latchkey::session::SessionStore>,
+) -> Result<Option<super::oidc::OidcSignIn>, String> {
+    let redirect_uri =
+        var("OIDC_REDIRECT_URI").unwrap_or_else(|| format!("http://{addr}/oidc/callback"));
+    let Some(issuer) = var("OIDC_ISSUER") else {
+        if var("OIDC_CLIENT_ID").is_some() || var("OIDC_CLIENT_SECRET").is_some() {
+            return Err("OIDC_CLIENT_ID/OIDC_CLIENT_SECRET are set but OIDC_ISSUER is not".into());
+        }
+        return demo_provider(&redirect_uri, config, sessions)
+            .await
+            .map(Some);
+    };
+    let client_id =
+        var("OIDC_CLIENT_ID").ok_or("OIDC_ISSUER is set: OIDC_CLIENT_ID is required")?;
+    let http = std::sync::Arc::new(
+        latchkey_oauth::ReqwestClient::new().map_err(|e| format!("HTTP client: {e}"))?,
+    );
+    let metadata = latchkey_oauth::ProviderMetadata::discover(http.as_ref(), &issuer)
+        .await
+        .map_err(|e| format!("OIDC_ISSUER={issuer}: {e}"))?;
+    let mut builder = latchkey_oauth::OidcClient::builder(
+        http,
+        metadata,
+        client_id,
+        redirect_uri,
+        std::sync::Arc::clone(&sessions),
+    );
+    if issuer == latchkey_oauth::GOOGLE_ISSUER {
+        builder = builder.issuer_alias("accounts.google.com");
+    }
+    if let Some(secret) = var("OIDC_CLIENT_SECRET") {
+        builder = builder.client_secret(secret);
+    }
+    if !config.cookie_secure {
+        builder = builder.transactions(
+            latchkey_oauth::Transactions::new(sessions).insecure_for_http_development(),
+        );
+    }
+    let client = builder.build().map_err(|e| format!("OIDC: {e}"))?;
+    let name = var("OIDC_NAME").unwrap_or_else(|| {
+        issuer
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("your provider")
+            .to_owned()
+    });
+    Ok(Some(super::oidc::OidcSignIn {
+        client,
+        name,
+        keep_alive: None,
+    }))
+}
+
+/// The demo provider: an in-process [`MockOidc`](latchkey_testkit::oidc::MockOidc) on a free
+/// loopback port that signs everyone in as one demo user, so that `cargo run --example login`
+/// shows the whole "Sign in with …" flow with nothing to register. The relying party is the
+/// same code a real provider gets (discovery, PKCE, the key set, every ID-token check).
+///
+/// # Errors
+/// A message when the mock's discovery document is refused (never expected).
+pub async fn demo_provider(
+    redirect_uri: &str,
+    config: &LoginConfig,
+    sessions: std::sync::Arc<dyn latchkey::session::SessionStore>,
+) -> Result<super::oidc::OidcSignIn, String> {
+    let mock = latchkey_testkit::oidc::MockOidc::builder()
+        .client("latchkey-login-demo", "demo-secret")
+        .redirect_uri(redirect_uri)
+        .start()
+        .await;
+    mock.sign_in_as("demo-user-1", "demo@example.com", true);
+    let http = mock.http_client();
+    let metadata = latchkey_oauth::ProviderMetadata::discover(http.as_ref(), mock.issuer())
+        .await
+        .map_err(|e| format!("demo provider: {e}"))?;
+    let mut builder = latchkey_oauth::OidcClient::builder(
+        http,
+        metadata,
+        mock.client_id(),
+        redirect_uri,
+        std::sync::Arc::clone(&sessions),
+    )
+    .client_secret(mock.client_secret());
+    if !config.cookie_secure {
+        builder = builder.transactions(
+            latchkey_oauth::Transactions::new(sessions).insecure_for_http_development(),
+        );
+    }
+    let client = builder.build().map_err(|e| format!("demo provider: {e}"))?;
+    Ok(super::oidc::OidcSignIn {
+        client,
+        name: "Demo provider".to_owned(),
+        keep_alive: Some(std::sync::Arc::new(mock)),
+    })
 }
 
 /// Logs to stderr with `RUST_LOG` (default `info`).

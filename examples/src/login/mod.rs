@@ -26,6 +26,7 @@
 pub mod actix;
 mod api;
 pub mod env;
+pub mod oidc;
 pub mod routes;
 mod users;
 
@@ -33,7 +34,7 @@ use std::sync::Arc;
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -175,12 +176,15 @@ pub fn router(services: Services, config: &LoginConfig) -> Result<Router, BuildE
         .route("/sessions/{id}", delete(revoke_session))
         .route("/logout-all", post(logout_all))
         .route("/password", post(change_password))
+        .route("/oidc/start", get(oidc_start))
+        .route("/oidc/callback", get(oidc_callback))
         .layer(session_layer);
     // `/health` and the page never see the session layer: a load balancer polling `/health` can
     // never create a session or touch the store.
     let mut app = Router::new()
         .route("/", get(page))
         .route("/health", get(health))
+        .route("/oidc", get(oidc_provider))
         .merge(with_session)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState {
@@ -304,6 +308,18 @@ fn respond(outcome: Outcome) -> Response {
         Ok(Reply::JsonWithSession(status, body, session)) => {
             apply_session_response(&session, (status, Json(body)).into_response())
         }
+        Ok(Reply::Redirect {
+            location,
+            set_cookie,
+        }) => {
+            let mut response =
+                (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+            if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Ok(Reply::Html(status, page)) => (status, Html(page)).into_response(),
         Err(Refusal::Api(error)) => error.into_response(),
         Err(Refusal::Retry { error, after_secs }) => (
             error.status,
@@ -377,6 +393,52 @@ async fn change_password(
 
 async fn me(session: Session) -> Response {
     respond(routes::me(&session).await)
+}
+
+/// The request's `Cookie` header(s), joined, as text.
+fn cookie_header(headers: &HeaderMap) -> Option<String> {
+    latchkey::session::join_cookie_headers(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    )
+    .and_then(|joined| String::from_utf8(joined.into_owned()).ok())
+}
+
+async fn oidc_provider(State(state): State<AppState>) -> Response {
+    respond(oidc::provider(&state.services))
+}
+
+async fn oidc_start(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let cookie = cookie_header(&headers);
+    respond(oidc::start(&state.services, query.as_deref(), cookie.as_deref()).await)
+}
+
+async fn oidc_callback(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let cookie = cookie_header(&headers);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    respond(
+        oidc::callback(
+            &state.services,
+            &session,
+            query.as_deref(),
+            cookie.as_deref(),
+            user_agent,
+        )
+        .await,
+    )
 }
 
 async fn logout(session: Session) -> Response {

@@ -27,6 +27,8 @@ pub struct Services {
     pub throttle: Throttle,
     /// The session store the session layer uses, probed by `/health`.
     pub sessions: Arc<dyn SessionStore>,
+    /// "Sign in with …", when a provider is configured.
+    pub oidc: Option<super::oidc::OidcSignIn>,
 }
 
 /// The client address a login is counted against: the last entry of the configured
@@ -83,6 +85,15 @@ pub enum Reply {
     /// adds the session's `Set-Cookie` (or session header); its session layer then has
     /// nothing left to write.
     JsonWithSession(StatusCode, Value, SessionResponse),
+    /// `303 See Other` to `location`, with a `Set-Cookie` when given.
+    Redirect {
+        /// Where to.
+        location: String,
+        /// A cookie to set on the way.
+        set_cookie: Option<String>,
+    },
+    /// `status` with an HTML page.
+    Html(StatusCode, String),
 }
 
 /// A route's refusal.

@@ -95,6 +95,7 @@ pub(crate) fn services_on(
         users: Users::new(accounts).expect("users"),
         throttle: login::default_throttle(Arc::new(MemoryThrottleStore::new())).expect("throttle"),
         sessions,
+        oidc: None,
     }
 }
 
@@ -142,12 +143,22 @@ impl Server {
         services: Services,
         config: LoginConfig,
     ) -> Server {
+        Self::start_on(framework, bind(), services, config).await
+    }
+
+    /// The service on `services`, served on `listener` (bound first, so that the services
+    /// can know the address: an OpenID redirect URI, say).
+    pub(crate) async fn start_on(
+        framework: Framework,
+        listener: std::net::TcpListener,
+        services: Services,
+        config: LoginConfig,
+    ) -> Server {
         match framework {
             Framework::Axum => {
                 let app = login::router(services, &config).expect("router");
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind a loopback port");
+                listener.set_nonblocking(true).expect("non-blocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                 let addr = listener.local_addr().expect("local addr");
                 let (shutdown, rx) = oneshot::channel::<()>();
                 let task = tokio::spawn(login::serve(listener, app, async move {
@@ -157,8 +168,6 @@ impl Server {
             }
             Framework::Actix => {
                 let app = login::actix::LoginApp::new(services, &config).expect("app");
-                let listener =
-                    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
                 let addr = listener.local_addr().expect("local addr");
                 let (tx, rx) = std::sync::mpsc::channel();
                 let thread = std::thread::spawn(move || {
@@ -225,6 +234,11 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// A free loopback port, bound.
+pub(crate) fn bind() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port")
 }
 
 /// A client with its own cookie jar, like one browser.

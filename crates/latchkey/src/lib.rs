@@ -14,6 +14,7 @@
 #![cfg_attr(feature = "actix", doc = include_str!("docs/actix.md"))]
 #![cfg_attr(feature = "tokens", doc = include_str!("docs/tokens.md"))]
 #![cfg_attr(feature = "throttle", doc = include_str!("docs/throttle.md"))]
+#![cfg_attr(feature = "oauth", doc = include_str!("docs/oauth.md"))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "jwt")]
@@ -50,3 +51,8 @@ pub use latchkey_tokens as tokens;
 #[cfg_attr(docsrs, doc(cfg(feature = "throttle")))]
 #[doc(inline)]
 pub use latchkey_throttle as throttle;
+
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
+#[doc(inline)]
+pub use latchkey_oauth as oauth;

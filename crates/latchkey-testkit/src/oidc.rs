@@ -299,6 +299,7 @@ struct Grant {
 #[derive(Default)]
 struct Faults {
     discovery_redirect: Option<String>,
+    response_iss: Option<String>,
     jwks_error: bool,
     jwks_unavailable: bool,
     token: Option<TokenFault>,
@@ -727,6 +728,24 @@ impl MockOidc {
         self.shared.lock().faults.discovery_redirect = url.map(str::to_owned);
     }
 
+    /// With `Some(iss)`, authorization responses (successes and errors) carry this `iss`
+    /// instead of the issuer: the mix-up attack RFC 9207 detects, where another provider's
+    /// response reaches the client. `None` sends the issuer again (when
+    /// [`MockOidcBuilder::authorization_response_iss`] is on).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::MockOidc;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// mock.send_iss_in_responses(Some("https://attacker.example"));
+    /// # }
+    /// ```
+    pub fn send_iss_in_responses(&self, iss: Option<&str>) {
+        self.shared.lock().faults.response_iss = iss.map(str::to_owned);
+    }
+
     /// While `true`, the JWK Set endpoint answers `500 Internal Server Error`.
     ///
     /// ```
@@ -1051,7 +1070,11 @@ async fn authorize(State(s): State<Arc<Shared>>, RawQuery(query): RawQuery) -> R
         return bad_authorize_request("redirect_uri is missing or not registered for this client");
     };
     let state = params.get("state").ok().flatten();
-    let iss = s.config.iss_in_response.then_some(s.issuer.as_str());
+    let mixed_up = s.lock().faults.response_iss.clone();
+    let iss = match &mixed_up {
+        Some(other) => Some(other.as_str()),
+        None => s.config.iss_in_response.then_some(s.issuer.as_str()),
+    };
     let refuse = |error: &str, description: &str| {
         let mut out = vec![("error", error), ("error_description", description)];
         out.extend(state.map(|st| ("state", st)));
@@ -1333,7 +1356,7 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         Ok(t) => t,
         Err(e) => return token_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e),
     };
-    json_response(
+    let mut response = json_response(
         StatusCode::OK,
         &json!({
             "access_token": access_token,
@@ -1343,7 +1366,12 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
             "scope": grant.scope,
         }),
         "no-store",
-    )
+    );
+    // RFC 6749 §5.1: no-store, and Pragma for HTTP/1.0 caches.
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// The key of [`IdTokenSigning::UnpublishedKey`], made the first time it is needed.

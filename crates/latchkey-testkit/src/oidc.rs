@@ -18,6 +18,89 @@
 //! [`TestHttpClient`] is a [`latchkey_oauth::HttpClient`] on reqwest for plain-HTTP loopback
 //! tests: it never follows redirects, gives up after [`REQUEST_TIMEOUT`] and reads at most
 //! [`MAX_RESPONSE_BYTES`].
+//!
+//! ## What the endpoints check
+//!
+//! - `GET /.well-known/openid-configuration`: `issuer`, the three endpoints, `code` only,
+//!   `public` subjects, `RS256`, PKCE `S256`, `client_secret_basic` and `client_secret_post`,
+//!   and RFC 9207's `authorization_response_iss_parameter_supported`.
+//! - `GET /authorize`: `client_id` known and `redirect_uri` registered (exact match), else a
+//!   `400` page and no redirect (RFC 6749 §4.1.2.1); then `response_type=code`, a `scope` with
+//!   `openid`, a `code_challenge` with `code_challenge_method=S256`, `state` and `nonce`, and no
+//!   repeated parameter, else a redirect with `error`, `error_description`, `state` and `iss`.
+//!   Success: `302` to `redirect_uri?code=…&state=…&iss=…` (joined with `&` when the redirect URI
+//!   has a query), for the user of [`MockOidc::sign_in_as`].
+//! - `POST /token`: a form body; client authentication by exactly one of HTTP Basic (the ID and
+//!   secret form-urlencoded inside, RFC 6749 §2.3.1) and `client_secret_post`, else
+//!   `401 invalid_client` (`400 invalid_request` for both); `grant_type=authorization_code`; a
+//!   code of this client, at most [`CODE_LIFETIME`] old, with the authorization request's
+//!   `redirect_uri` and a `code_verifier` whose S256 challenge is the stored one, else
+//!   `invalid_grant`. A code is single-use: the first request that presents it after the client
+//!   authenticated consumes it, whatever that request's outcome. The answer: `access_token`,
+//!   `token_type: Bearer`, `expires_in`, `id_token`, `scope`, with `Cache-Control: no-store`.
+//!   The ID token is RS256 with the key's `kid`; its claims `iss`, `sub`, `aud` (the client ID),
+//!   `exp` (`iat` + [`ID_TOKEN_LIFETIME`]), `iat`, `auth_time`, `nonce`, `at_hash`, `email`,
+//!   `email_verified`.
+//! - `GET /jwks`: the published public keys, `Cache-Control: public, max-age=N`.
+//!
+//! ## A sign-in against the mock
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() {
+//! use latchkey_oauth::{Callback, HttpClient as _, PkceVerifier};
+//! use latchkey_testkit::oidc::{MockOidc, DEFAULT_REDIRECT_URI};
+//!
+//! let mock = MockOidc::start().await;
+//! let pkce = PkceVerifier::generate();
+//! let challenge = pkce.challenge();
+//!
+//! // The browser's leg: the authorization request, answered with a redirect to the client.
+//! let browser = reqwest::Client::builder()
+//!     .redirect(reqwest::redirect::Policy::none())
+//!     .build()
+//!     .unwrap();
+//! let response = browser
+//!     .get(mock.authorization_endpoint())
+//!     .query(&[
+//!         ("response_type", "code"),
+//!         ("client_id", mock.client_id()),
+//!         ("redirect_uri", DEFAULT_REDIRECT_URI),
+//!         ("scope", "openid email"),
+//!         ("state", "st-1"),
+//!         ("nonce", "n-1"),
+//!         ("code_challenge", challenge.as_str()),
+//!         ("code_challenge_method", "S256"),
+//!     ])
+//!     .send()
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 302);
+//! let location = response.headers()["location"].to_str().unwrap();
+//! let callback = Callback::from_query(location.split_once('?').unwrap().1).unwrap();
+//! callback.check_issuer(mock.issuer(), true).unwrap();
+//!
+//! // The client's leg: the code for tokens, client_secret_basic.
+//! let tokens = mock
+//!     .http_client()
+//!     .post_form(
+//!         &mock.token_endpoint(),
+//!         &[
+//!             ("grant_type", "authorization_code"),
+//!             ("code", callback.code.as_str()),
+//!             ("redirect_uri", DEFAULT_REDIRECT_URI),
+//!             ("code_verifier", pkce.expose()),
+//!         ],
+//!         Some((mock.client_id(), mock.client_secret())),
+//!     )
+//!     .await
+//!     .unwrap();
+//! assert_eq!(tokens.status, 200);
+//! let tokens: serde_json::Value = serde_json::from_slice(&tokens.body).unwrap();
+//! assert_eq!(tokens["token_type"], "Bearer");
+//! assert_eq!(mock.token_requests(), 1);
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -216,6 +299,7 @@ struct Grant {
 #[derive(Default)]
 struct Faults {
     discovery_redirect: Option<String>,
+    response_iss: Option<String>,
     jwks_error: bool,
     jwks_unavailable: bool,
     token: Option<TokenFault>,
@@ -534,6 +618,16 @@ impl MockOidc {
 
     /// From now on, the authorization endpoint signs in this user (default [`DEFAULT_SUBJECT`],
     /// [`DEFAULT_EMAIL`], verified). A code already issued keeps the user it was issued for.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// mock.sign_in_as("user-2", "max@example.org", false);
+    /// # }
+    /// ```
     pub fn sign_in_as(
         &self,
         sub: impl Into<String>,
@@ -567,12 +661,35 @@ impl MockOidc {
     /// Makes a new key (`k2`, `k3`, …) that signs from now on and replaces every published key
     /// in the JWK Set (the old key is gone at once, as after an emergency rotation). Returns
     /// its `kid`.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// assert_eq!(mock.current_kid(), FIRST_KID);
+    /// assert_eq!(mock.rotate_key().await, "k2");
+    /// assert_eq!(mock.published_kids(), ["k2"]);
+    /// # }
+    /// ```
     pub async fn rotate_key(&self) -> String {
         self.rotate(false).await
     }
 
     /// Like [`rotate_key`](Self::rotate_key), but the old keys stay in the JWK Set after the
     /// new one (a planned rotation, where tokens signed just before still verify).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// mock.rotate_key_keeping_old().await;
+    /// assert_eq!(mock.published_kids(), ["k2", "k1"]);
+    /// # }
+    /// ```
     pub async fn rotate_key_keeping_old(&self) -> String {
         self.rotate(true).await
     }
@@ -596,28 +713,104 @@ impl MockOidc {
     /// With `Some(url)`, discovery answers `302 Found` with `Location: url` (a relying party
     /// must refuse it and never contact `url`; see [`RequestSink`]); `None` serves the
     /// document again.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// let sink = MockOidc::start_sink().await;
+    /// mock.redirect_discovery_to(Some(&sink.url()));
+    /// # }
+    /// ```
     pub fn redirect_discovery_to(&self, url: Option<&str>) {
         self.shared.lock().faults.discovery_redirect = url.map(str::to_owned);
     }
 
+    /// With `Some(iss)`, authorization responses (successes and errors) carry this `iss`
+    /// instead of the issuer: the mix-up attack RFC 9207 detects, where another provider's
+    /// response reaches the client. `None` sends the issuer again (when
+    /// [`MockOidcBuilder::authorization_response_iss`] is on).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::MockOidc;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// mock.send_iss_in_responses(Some("https://attacker.example"));
+    /// # }
+    /// ```
+    pub fn send_iss_in_responses(&self, iss: Option<&str>) {
+        self.shared.lock().faults.response_iss = iss.map(str::to_owned);
+    }
+
     /// While `true`, the JWK Set endpoint answers `500 Internal Server Error`.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// use latchkey_oauth::HttpClient as _;
+    ///
+    /// mock.fail_jwks(true);
+    /// let response = mock.http_client().get(&mock.jwks_uri()).await.unwrap();
+    /// assert_eq!(response.status, 500);
+    /// # }
+    /// ```
     pub fn fail_jwks(&self, fail: bool) {
         self.shared.lock().faults.jwks_error = fail;
     }
 
     /// While `true`, the JWK Set endpoint answers `503 Service Unavailable` (the key server is
     /// down; takes precedence over [`fail_jwks`](Self::fail_jwks)).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// mock.jwks_unavailable(true);
+    /// # }
+    /// ```
     pub fn jwks_unavailable(&self, down: bool) {
         self.shared.lock().faults.jwks_unavailable = down;
     }
 
     /// With `Some(fault)`, every token request gets that answer (after being counted, before
     /// any check, and without consuming the code); `None` serves tokens again.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// mock.fail_token_endpoint(Some(TokenFault::Error("invalid_grant".into())));
+    /// mock.fail_token_endpoint(Some(TokenFault::Status(503)));
+    /// # }
+    /// ```
     pub fn fail_token_endpoint(&self, fault: Option<TokenFault>) {
         self.shared.lock().faults.token = fault;
     }
 
     /// How ID tokens are signed from now on (default [`IdTokenSigning::Current`]).
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// mock.sign_id_tokens(IdTokenSigning::Hs256WithPublicKey(PublicKeyAsSecret::SpkiPem));
+    /// mock.sign_id_tokens(IdTokenSigning::AlgNone);
+    /// mock.reset_faults(); // RS256 with the current key again
+    /// # }
+    /// ```
     pub fn sign_id_tokens(&self, mode: IdTokenSigning) {
         self.shared.lock().faults.signing = mode;
     }
@@ -656,6 +849,20 @@ impl MockOidc {
 
     /// Requests to the discovery document so far.
     #[must_use]
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use latchkey_testkit::oidc::*;
+    ///
+    /// let mock = MockOidc::start().await;
+    /// use latchkey_oauth::ProviderMetadata;
+    ///
+    /// ProviderMetadata::discover(&*mock.http_client(), mock.issuer()).await.unwrap();
+    /// assert_eq!(mock.discovery_requests(), 1);
+    /// assert_eq!(mock.jwks_requests(), 0);
+    /// # }
+    /// ```
     pub fn discovery_requests(&self) -> u64 {
         self.shared.counters.discovery.load(Ordering::SeqCst)
     }
@@ -863,15 +1070,18 @@ async fn authorize(State(s): State<Arc<Shared>>, RawQuery(query): RawQuery) -> R
         return bad_authorize_request("redirect_uri is missing or not registered for this client");
     };
     let state = params.get("state").ok().flatten();
-    let iss = s.config.iss_in_response.then_some(s.issuer.as_str());
+    let mixed_up = s.lock().faults.response_iss.clone();
+    let iss = match &mixed_up {
+        Some(other) => Some(other.as_str()),
+        None => s.config.iss_in_response.then_some(s.issuer.as_str()),
+    };
     let refuse = |error: &str, description: &str| {
         let mut out = vec![("error", error), ("error_description", description)];
         out.extend(state.map(|st| ("state", st)));
         out.extend(iss.map(|i| ("iss", i)));
         redirect(&with_query(redirect_uri, &out))
     };
-    if let Some(name) = params.repeated() {
-        let _ = name;
+    if params.repeated().is_some() {
         return refuse("invalid_request", "a parameter is repeated");
     }
     let one = |name: &str| params.get(name).ok().flatten();
@@ -967,9 +1177,10 @@ fn invalid_grant(description: &str) -> Response {
 /// One `application/x-www-form-urlencoded` component, decoded (RFC 6749 §2.3.1 encodes the
 /// client ID and secret this way before Basic encoding them).
 fn form_decode(component: &str) -> Option<String> {
-    let mut pairs = form_urlencoded::parse(format!("v={component}").as_bytes().to_vec().as_slice())
+    let text = format!("v={component}");
+    let mut pairs: Vec<String> = form_urlencoded::parse(text.as_bytes())
         .map(|(_, v)| v.into_owned())
-        .collect::<Vec<_>>();
+        .collect();
     (pairs.len() == 1).then(|| pairs.remove(0))
 }
 
@@ -1145,7 +1356,7 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         Ok(t) => t,
         Err(e) => return token_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e),
     };
-    json_response(
+    let mut response = json_response(
         StatusCode::OK,
         &json!({
             "access_token": access_token,
@@ -1155,7 +1366,12 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
             "scope": grant.scope,
         }),
         "no-store",
-    )
+    );
+    // RFC 6749 §5.1: no-store, and Pragma for HTTP/1.0 caches.
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// The key of [`IdTokenSigning::UnpublishedKey`], made the first time it is needed.

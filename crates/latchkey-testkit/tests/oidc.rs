@@ -524,6 +524,24 @@ async fn a_redirect_uri_with_a_query_keeps_it() {
 }
 
 #[tokio::test]
+async fn a_mixed_up_iss_is_sent_on_success_and_error() {
+    let mock = mock().await;
+    mock.send_iss_in_responses(Some("https://attacker.example"));
+    let attempt = Attempt::new();
+    let callback = attempt.code(&mock).await;
+    assert_eq!(callback.iss.as_deref(), Some("https://attacker.example"));
+    assert_eq!(
+        callback.check_issuer(mock.issuer(), true),
+        Err(CallbackError::IssuerMismatch)
+    );
+    let refused = attempt.authorize(&mock, &[("nonce", None)]).await;
+    assert!(location(&refused).contains("iss=https%3A%2F%2Fattacker.example"));
+    mock.send_iss_in_responses(None);
+    let callback = attempt.code(&mock).await;
+    callback.check_issuer(mock.issuer(), true).unwrap();
+}
+
+#[tokio::test]
 async fn rotation_changes_the_kid_and_the_key_set() {
     let mock = mock().await;
     let (before, _, _) = id_token(&mock).await;

@@ -15,9 +15,9 @@
 //! counts the requests to each endpoint. [`RequestSink`] is a second server that only counts the
 //! requests it gets: the target of a redirect nobody may follow.
 //!
-//! [`TestHttpClient`] is a [`latchkey_oauth::HttpClient`] on reqwest for plain-HTTP loopback
-//! tests: it never follows redirects, gives up after [`REQUEST_TIMEOUT`] and reads at most
-//! [`MAX_RESPONSE_BYTES`].
+//! [`MockOidc::http_client`] is latchkey-oauth's own [`ReqwestClient`](latchkey_oauth::ReqwestClient)
+//! (no redirects followed, a 10 s timeout, a 1 MiB cap): the tests talk to the mock through
+//! the client a service would use.
 //!
 //! ## What the endpoints check
 //!
@@ -121,10 +121,7 @@ use base64::Engine as _;
 use hmac::{KeyInit as _, Mac as _};
 use latchkey_jwt::jwk::JwkSet;
 use latchkey_jwt::{Algorithm, RsaVerifyingKey};
-use latchkey_oauth::{
-    at_hash_of, pkce_challenge, HttpClient, HttpError, HttpResponse, MAX_RESPONSE_BYTES,
-    REQUEST_TIMEOUT,
-};
+use latchkey_oauth::{at_hash_of, pkce_challenge, HttpClient};
 use rsa::pkcs1::EncodeRsaPublicKey as _;
 use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
 use rsa::signature::{SignatureEncoding as _, Signer as _};
@@ -606,14 +603,18 @@ impl MockOidc {
         &self.shared.config.redirect_uris
     }
 
-    /// A [`TestHttpClient`] for this mock (any `TestHttpClient` will do).
+    /// An HTTP client for this mock: latchkey-oauth's [`ReqwestClient`](latchkey_oauth::ReqwestClient)
+    /// (any will do; the mock is plain HTTP on loopback).
     ///
     /// # Panics
     ///
-    /// As [`TestHttpClient::new`].
+    /// If reqwest cannot build a client (never without TLS to initialise).
     #[must_use]
     pub fn http_client(&self) -> Arc<dyn HttpClient> {
-        Arc::new(TestHttpClient::new())
+        Arc::new(
+            latchkey_oauth::ReqwestClient::new()
+                .unwrap_or_else(|e| panic!("MockOidc::http_client: {e}")),
+        )
     }
 
     /// From now on, the authorization endpoint signs in this user (default [`DEFAULT_SUBJECT`],
@@ -1538,135 +1539,5 @@ impl RequestSink {
     #[must_use]
     pub fn requests(&self) -> u64 {
         self.count.load(Ordering::SeqCst)
-    }
-}
-
-/// A [`latchkey_oauth::HttpClient`] on reqwest without TLS, for loopback tests: redirects are
-/// never followed (a 3xx is returned as it is), requests give up after [`REQUEST_TIMEOUT`], and
-/// a body is read chunk by chunk and refused with [`HttpError::TooLarge`] past
-/// [`MAX_RESPONSE_BYTES`].
-///
-/// ```
-/// # #[tokio::main]
-/// # async fn main() {
-/// use latchkey_oauth::HttpClient as _;
-/// use latchkey_testkit::oidc::{MockOidc, TestHttpClient};
-///
-/// let mock = MockOidc::start().await;
-/// let response = TestHttpClient::new().get(&mock.discovery_url()).await.unwrap();
-/// assert_eq!(response.status, 200);
-/// # }
-/// ```
-#[derive(Clone, Debug)]
-pub struct TestHttpClient {
-    client: reqwest::Client,
-}
-
-impl Default for TestHttpClient {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TestHttpClient {
-    /// A client with redirects off and a [`REQUEST_TIMEOUT`] timeout.
-    ///
-    /// # Panics
-    ///
-    /// If reqwest cannot build a client (it has no TLS to initialise here, so never in
-    /// practice).
-    #[must_use]
-    pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .unwrap_or_else(|e| panic!("TestHttpClient: {e}"));
-        TestHttpClient { client }
-    }
-}
-
-fn transport(e: reqwest::Error) -> HttpError {
-    if e.is_timeout() {
-        HttpError::Timeout
-    } else {
-        HttpError::Transport(Box::new(e))
-    }
-}
-
-async fn read_response(mut response: reqwest::Response) -> Result<HttpResponse, HttpError> {
-    let status = response.status().as_u16();
-    let cache_control = response
-        .headers()
-        .get(reqwest::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
-        return Err(HttpError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(HttpError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(HttpResponse {
-        status,
-        cache_control,
-        body,
-    })
-}
-
-#[latchkey_oauth::async_trait]
-impl HttpClient for TestHttpClient {
-    async fn get(&self, url: &str) -> Result<HttpResponse, HttpError> {
-        let response = self
-            .client
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(transport)?;
-        read_response(response).await
-    }
-
-    async fn post_form(
-        &self,
-        url: &str,
-        form: &[(&str, &str)],
-        basic: Option<(&str, &str)>,
-    ) -> Result<HttpResponse, HttpError> {
-        // The serializer is not `Send`: finish it before any await.
-        let body = {
-            let mut body = form_urlencoded::Serializer::new(String::new());
-            for (name, value) in form {
-                body.append_pair(name, value);
-            }
-            body.finish()
-        };
-        let mut request = self
-            .client
-            .post(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body);
-        if let Some((id, secret)) = basic {
-            // RFC 6749 §2.3.1: form-urlencode the ID and the secret, then Basic-encode.
-            let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-            let secret: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            request = request.header(
-                reqwest::header::AUTHORIZATION,
-                format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
-            );
-        }
-        let response = request.send().await.map_err(transport)?;
-        read_response(response).await
     }
 }

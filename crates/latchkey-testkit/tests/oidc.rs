@@ -15,10 +15,14 @@ use latchkey_oauth::{
     HttpClient, HttpError, IdTokenError, PkceVerifier, ProviderMetadata, MAX_RESPONSE_BYTES,
 };
 use latchkey_testkit::oidc::{
-    IdTokenSigning, MockOidc, PublicKeyAsSecret, RequestSink, TestHttpClient, TokenFault,
-    UNPUBLISHED_KID,
+    IdTokenSigning, MockOidc, PublicKeyAsSecret, RequestSink, TokenFault, UNPUBLISHED_KID,
 };
 use serde_json::{Map, Value};
+
+/// latchkey-oauth's reqwest client, as a service would use it.
+fn http() -> latchkey_oauth::ReqwestClient {
+    latchkey_oauth::ReqwestClient::new().unwrap()
+}
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
@@ -126,7 +130,7 @@ async fn exchange(mock: &MockOidc, code: &str, verifier: &str, redirect_uri: &st
         ("redirect_uri", redirect_uri),
         ("code_verifier", verifier),
     ];
-    let response = TestHttpClient::new()
+    let response = http()
         .post_form(
             &mock.token_endpoint(),
             &form,
@@ -156,7 +160,7 @@ async fn id_token(mock: &MockOidc) -> (String, String, Attempt) {
 }
 
 async fn jwks_document(mock: &MockOidc) -> String {
-    let response = TestHttpClient::new().get(&mock.jwks_uri()).await.unwrap();
+    let response = http().get(&mock.jwks_uri()).await.unwrap();
     assert_eq!(response.status, 200);
     String::from_utf8(response.body).unwrap()
 }
@@ -194,10 +198,7 @@ async fn discovery_parses_for_its_issuer() {
     let mock = mock().await;
     assert!(mock.issuer().starts_with("http://127.0.0.1:"));
     assert!(!mock.issuer().ends_with('/'));
-    let response = TestHttpClient::new()
-        .get(&mock.discovery_url())
-        .await
-        .unwrap();
+    let response = http().get(&mock.discovery_url()).await.unwrap();
     assert_eq!(response.status, 200);
     let metadata = ProviderMetadata::from_document(&response.body, mock.issuer()).unwrap();
     assert_eq!(metadata.issuer, mock.issuer());
@@ -300,7 +301,7 @@ async fn client_secret_post_is_accepted_and_two_methods_are_not() {
         ("client_id", mock.client_id()),
         ("client_secret", mock.client_secret()),
     ];
-    let http = TestHttpClient::new();
+    let http = http();
     let both = http
         .post_form(
             &mock.token_endpoint(),
@@ -331,7 +332,7 @@ async fn client_secret_post_is_accepted_and_two_methods_are_not() {
 #[tokio::test]
 async fn the_token_endpoint_refuses_what_rfc_6749_and_7636_refuse() {
     let mock = mock().await;
-    let http = TestHttpClient::new();
+    let http = http();
 
     // A wrong verifier (well-formed, another one's).
     let attempt = Attempt::new();
@@ -515,10 +516,7 @@ async fn a_redirect_uri_with_a_query_keeps_it() {
     assert_eq!(callback.state, "s t&x");
     assert_eq!(callback.iss, None);
 
-    let doc = TestHttpClient::new()
-        .get(&mock.discovery_url())
-        .await
-        .unwrap();
+    let doc = http().get(&mock.discovery_url()).await.unwrap();
     let metadata = ProviderMetadata::from_document(&doc.body, mock.issuer()).unwrap();
     assert!(!metadata.authorization_response_iss_parameter_supported);
 }
@@ -813,7 +811,7 @@ async fn key_set_and_token_endpoint_faults() {
         .jwks_max_age(Duration::from_secs(42))
         .start()
         .await;
-    let http = TestHttpClient::new();
+    let http = http();
     mock.fail_jwks(true);
     assert_eq!(http.get(&mock.jwks_uri()).await.unwrap().status, 500);
     mock.jwks_unavailable(true);
@@ -851,10 +849,10 @@ async fn key_set_and_token_endpoint_faults() {
 async fn a_stopped_mock_refuses_connections() {
     let mut mock = mock().await;
     let url = mock.discovery_url();
-    assert_eq!(TestHttpClient::new().get(&url).await.unwrap().status, 200);
+    assert_eq!(http().get(&url).await.unwrap().status, 200);
     mock.stop().await;
     assert!(matches!(
-        TestHttpClient::new().get(&url).await,
+        http().get(&url).await,
         Err(HttpError::Transport(_))
     ));
 }
@@ -881,7 +879,7 @@ async fn the_test_client_caps_bodies_and_does_not_follow_redirects() {
             get(|| async { axum::response::Redirect::to("/exact") }),
         );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = TestHttpClient::new();
+    let http = http();
     for path in ["big", "stream"] {
         assert!(
             matches!(

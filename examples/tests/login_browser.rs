@@ -3,7 +3,8 @@
 //! the form, sees this device in the device list, logs out, changes the password through the
 //! form, and meets the login throttle's message after five wrong guesses — proving the HttpOnly
 //! cookie, `credentials: "include"`, the CSRF header and the error messages work where users
-//! meet them.
+//! meet them. A second test signs in with an OpenID provider (the testkit's `MockOidc`) by
+//! clicking the page's button, across two sites, with a `SameSite=Strict` session cookie.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. When they are missing the test
 //! installs them (once, as root or with passwordless sudo: `support::require`); when it cannot,
@@ -19,9 +20,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey::session::{MemoryStore, SessionStore};
+use latchkey::session::{MemoryStore, SameSite, SessionStore};
+use latchkey_examples::login::oidc::OidcSignIn;
+use latchkey_oauth::{OidcClient, ProviderMetadata, Transactions};
+use latchkey_testkit::oidc::MockOidc;
 use serde_json::{json, Value};
-use support::{require, Framework, Server, CHROMEDRIVER, CHROMIUM};
+use support::{
+    bind, require, services_on, sqlite_accounts, test_config, Framework, Server, CHROMEDRIVER,
+    CHROMIUM,
+};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -328,6 +335,106 @@ async fn sign_up_log_in_see_this_device_and_log_out_in_chromium() {
             "return !document.getElementById('account').hidden",
         )
         .await;
+
+    browser.quit().await;
+    drop(driver);
+    server.stop().await;
+}
+
+/// "Sign in with …" in a real browser, across sites: the page is served as `localhost`, the
+/// provider as `127.0.0.1` (another site), and the session cookie is `SameSite=Strict`. The
+/// browser-binding cookie must come back on the provider's cross-site redirect (it is `Lax`;
+/// a `Strict` one would be withheld and the callback refused as another browser's), and the
+/// session must be there once the callback's page has moved on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_the_provider_across_sites_in_chromium() {
+    let listener = bind();
+    let port = listener.local_addr().unwrap().port();
+    let site = format!("http://localhost:{port}");
+    let redirect_uri = format!("{site}/oidc/callback");
+    let mock = MockOidc::builder()
+        .client("browser-test", "browser-test-secret")
+        .redirect_uri(&redirect_uri)
+        .consent_page(true)
+        .start()
+        .await;
+    mock.sign_in_as("browser-subject", "someone@example.com", true);
+    let sessions: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let http = mock.http_client();
+    let metadata = ProviderMetadata::discover(http.as_ref(), mock.issuer())
+        .await
+        .unwrap();
+    let client = OidcClient::builder(
+        http,
+        metadata,
+        mock.client_id(),
+        redirect_uri,
+        Arc::clone(&sessions),
+    )
+    .client_secret(mock.client_secret())
+    .transactions(Transactions::new(Arc::clone(&sessions)).insecure_for_http_development())
+    .build()
+    .unwrap();
+    let (accounts, _dir) = sqlite_accounts().await;
+    let mut services = services_on(Arc::clone(&sessions), accounts);
+    services.oidc = Some(OidcSignIn {
+        client,
+        name: "Mock".into(),
+        keep_alive: None,
+    });
+    let mut config = test_config();
+    config.same_site = SameSite::Strict;
+    let server = Server::start_on(Framework::Axum, listener, services, config).await;
+    let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
+    let browser = open_browser(&driver).await;
+
+    browser.goto(&format!("{site}/")).await;
+    browser
+        .wait_for(
+            "the Sign in with button",
+            "return !document.getElementById('oidc').hidden \
+             && document.getElementById('oidc-name').textContent === 'Mock'",
+        )
+        .await;
+    browser.click("#oidc-link").await;
+    // At the provider: its consent page, on its own site; the user continues from there, so
+    // the way back is a cross-site navigation.
+    browser
+        .wait_for(
+            "the provider's consent page",
+            "return location.hostname === '127.0.0.1' && !!document.getElementById('continue')",
+        )
+        .await;
+    browser.click("#continue").await;
+    browser
+        .wait_for(
+            "the account view after the provider",
+            "return location.href === 'http://localhost:' + location.port + '/' \
+             && !document.getElementById('account').hidden \
+             && document.getElementById('whoami').textContent.startsWith('x')",
+        )
+        .await;
+    assert_eq!(mock.token_requests(), 1);
+    assert_eq!(browser.eval("return document.cookie").await, json!(""));
+    browser
+        .wait_for(
+            "this device in the list",
+            "return document.querySelectorAll('#devices li.current').length === 1",
+        )
+        .await;
+    // A reload (a same-site navigation) still carries the Strict session cookie.
+    browser.goto(&format!("{site}/")).await;
+    browser
+        .wait_for(
+            "still signed in after a reload",
+            "return !document.getElementById('account').hidden",
+        )
+        .await;
+    assert_eq!(
+        sessions.count().await.unwrap(),
+        1,
+        "one session, no transaction left"
+    );
 
     browser.quit().await;
     drop(driver);

@@ -321,6 +321,7 @@ struct Config {
     redirect_uris: Vec<String>,
     jwks_max_age: Duration,
     iss_in_response: bool,
+    consent_page: bool,
 }
 
 #[derive(Default)]
@@ -375,6 +376,7 @@ pub struct MockOidcBuilder {
     redirect_uris: Option<Vec<String>>,
     jwks_max_age: Duration,
     iss_in_response: bool,
+    consent_page: bool,
 }
 
 impl MockOidcBuilder {
@@ -409,6 +411,16 @@ impl MockOidcBuilder {
         self
     }
 
+    /// Whether a successful authorization answers with a consent page (`200`, a link
+    /// `#continue` to the redirect back) instead of the `302` (default `false`). Real
+    /// providers show such a page, and the redirect back then starts on the provider's site:
+    /// a browser treats it as a cross-site navigation and withholds `SameSite=Strict` cookies
+    /// from it, which the immediate `302` of the default does not show.
+    pub fn consent_page(mut self, show: bool) -> Self {
+        self.consent_page = show;
+        self
+    }
+
     /// Whether authorization responses carry RFC 9207's `iss` (default `true`); discovery's
     /// `authorization_response_iss_parameter_supported` says the same.
     pub fn authorization_response_iss(mut self, send: bool) -> Self {
@@ -439,6 +451,7 @@ impl MockOidcBuilder {
                     .unwrap_or_else(|| vec![DEFAULT_REDIRECT_URI.to_owned()]),
                 jwks_max_age: self.jwks_max_age,
                 iss_in_response: self.iss_in_response,
+                consent_page: self.consent_page,
             },
             stopped: AtomicBool::new(false),
             counters: Counters::default(),
@@ -529,6 +542,7 @@ impl MockOidc {
             redirect_uris: None,
             jwks_max_age: DEFAULT_JWKS_MAX_AGE,
             iss_in_response: true,
+            consent_page: false,
         }
     }
 
@@ -919,6 +933,24 @@ fn json_response(status: StatusCode, body: &Value, cache: &'static str) -> Respo
         .into_response()
 }
 
+/// A consent page whose `#continue` link goes back to the relying party (`location` is a
+/// registered redirect URI with a form-urlencoded query: no `"`, `<` or `>` in it).
+fn consent_page(location: &str) -> Response {
+    let href = location.replace('&', "&amp;");
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        format!(
+            "<!doctype html><meta charset=\"utf-8\"><title>Mock provider</title>\
+             <p>Sign in to the application?</p><a id=\"continue\" href=\"{href}\">Continue</a>"
+        ),
+    )
+        .into_response()
+}
+
 fn redirect(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(location) => (
@@ -1144,7 +1176,11 @@ async fn authorize(State(s): State<Arc<Shared>>, RawQuery(query): RawQuery) -> R
     }
     let mut out = vec![("code", code.as_str()), ("state", state)];
     out.extend(iss.map(|i| ("iss", i)));
-    redirect(&with_query(redirect_uri, &out))
+    let location = with_query(redirect_uri, &out);
+    if s.config.consent_page {
+        return consent_page(&location);
+    }
+    redirect(&location)
 }
 
 /// An RFC 6749 §5.2 error response.

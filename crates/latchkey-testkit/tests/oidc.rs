@@ -894,3 +894,30 @@ async fn the_test_client_caps_bodies_and_does_not_follow_redirects() {
     let moved = http.get(&format!("http://{addr}/moved")).await.unwrap();
     assert_eq!((moved.status, moved.body.len()), (303, 0));
 }
+
+#[tokio::test]
+async fn the_consent_page_links_back_with_the_same_answer_as_the_redirect() {
+    let mock = MockOidc::builder()
+        .redirect_uri(REDIRECT)
+        .consent_page(true)
+        .start()
+        .await;
+    let attempt = Attempt::new();
+    let response = attempt.authorize(&mock, &[]).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("location").is_none());
+    let page = response.text().await.unwrap();
+    let href = page
+        .split("id=\"continue\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no continue link in {page}"))
+        .replace("&amp;", "&");
+    let query = href.strip_prefix(&format!("{REDIRECT}?")).unwrap();
+    let callback = Callback::from_query(query).unwrap();
+    assert_eq!(callback.state, attempt.state);
+    assert_eq!(callback.iss.as_deref(), Some(mock.issuer()));
+    // The code works like a redirected one.
+    let (status, body) = exchange(&mock, &callback.code, attempt.verifier.expose(), REDIRECT).await;
+    assert_eq!(status, 200, "{body}");
+}

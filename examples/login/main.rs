@@ -54,14 +54,7 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), String> {
     let (addr, config) = env::config()?;
     let (mut services, stores) = env::services().await?;
-    services.oidc = env::oidc(addr, &config, std::sync::Arc::clone(&services.sessions)).await?;
-    if let Some(oidc) = &services.oidc {
-        println!(
-            "sign in with {}: {} (set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET for a real provider)",
-            oidc.name,
-            oidc.client.metadata().issuer
-        );
-    }
+    env::attach_oidc(&mut services, addr, &config).await?;
     let app = login::router(services, &config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

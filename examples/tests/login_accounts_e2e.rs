@@ -22,8 +22,8 @@ use latchkey_testkit::redis::RedisServer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{
-    client, creds, login, services_on, set_cookie, signup_and_login, sqlite_accounts, test_config,
-    Framework, Server,
+    client, creds, devices, login, services_on, set_cookie, signup_and_login, sqlite_accounts,
+    test_config, Framework, Server,
 };
 
 on_both_servers!(
@@ -363,14 +363,7 @@ async fn password_change_logs_out_every_other_device(framework: Framework) {
     // The phone is out at once; the laptop stays in; only the new password works.
     assert_eq!(me_status(&server, &phone).await, StatusCode::UNAUTHORIZED);
     assert_eq!(me_status(&server, &laptop).await, StatusCode::OK);
-    let devices: Value = laptop
-        .get(server.url("/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices = devices(&server, &laptop).await;
     assert_eq!(
         devices["sessions"].as_array().unwrap().len(),
         1,
@@ -423,14 +416,7 @@ async fn a_login_that_read_the_old_password_before_a_change_keeps_no_session(fra
     let (status, _, body) = answer(in_flight.await.unwrap().unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(me_status(&server, &phone).await, StatusCode::UNAUTHORIZED);
-    let devices: Value = laptop
-        .get(server.url("/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices = devices(&server, &laptop).await;
     assert_eq!(
         devices["sessions"].as_array().unwrap().len(),
         1,
@@ -487,14 +473,7 @@ async fn a_login_stored_just_before_a_change_is_signed_out_by_it(framework: Fram
     let (status, _, body) = answer(in_flight.await.unwrap().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(me_status(&server, &phone).await, StatusCode::UNAUTHORIZED);
-    let devices: Value = laptop
-        .get(server.url("/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices = devices(&server, &laptop).await;
     assert_eq!(
         devices["sessions"].as_array().unwrap().len(),
         1,

@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey::session::{MemoryStore, SameSite, SessionStore};
-use latchkey_examples::login::oidc::OidcSignIn;
-use latchkey_oauth::{OidcClient, ProviderMetadata, Transactions};
+use latchkey_examples::login::env;
 use latchkey_testkit::oidc::MockOidc;
 use serde_json::{json, Value};
 use support::{
@@ -360,30 +359,21 @@ async fn sign_in_with_the_provider_across_sites_in_chromium() {
         .await;
     mock.sign_in_as("browser-subject", "someone@example.com", true);
     let sessions: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-    let http = mock.http_client();
-    let metadata = ProviderMetadata::discover(http.as_ref(), mock.issuer())
-        .await
-        .unwrap();
-    let client = OidcClient::builder(
-        http,
-        metadata,
-        mock.client_id(),
-        redirect_uri,
+    let mut config = test_config();
+    config.same_site = SameSite::Strict;
+    let mock = Arc::new(mock);
+    let oidc = env::sign_in_with_mock(
+        Arc::clone(&mock),
+        "Mock",
+        &redirect_uri,
+        &config,
         Arc::clone(&sessions),
     )
-    .client_secret(mock.client_secret())
-    .transactions(Transactions::new(Arc::clone(&sessions)).insecure_for_http_development())
-    .build()
+    .await
     .unwrap();
     let (accounts, _dir) = sqlite_accounts().await;
     let mut services = services_on(Arc::clone(&sessions), accounts);
-    services.oidc = Some(OidcSignIn {
-        client,
-        name: "Mock".into(),
-        keep_alive: None,
-    });
-    let mut config = test_config();
-    config.same_site = SameSite::Strict;
+    services.oidc = Some(oidc);
     let server = Server::start_on(Framework::Axum, listener, services, config).await;
     let driver = tokio::task::spawn_blocking(start_driver).await.unwrap();
     let browser = open_browser(&driver).await;

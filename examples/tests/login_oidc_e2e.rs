@@ -9,12 +9,11 @@ mod support;
 use std::sync::Arc;
 
 use latchkey::session::{MemoryStore, SameSite, SessionStore};
-use latchkey_examples::login::oidc::OidcSignIn;
-use latchkey_oauth::{OidcClient, ProviderMetadata, Transactions};
+use latchkey_examples::login::env;
 use latchkey_testkit::oidc::MockOidc;
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{bind, services_on, sqlite_accounts, test_config, Framework, Server};
+use support::{bind, devices, services_on, sqlite_accounts, test_config, Framework, Server};
 
 on_both_servers!(
     signing_in_with_the_provider_logs_the_browser_in,
@@ -39,30 +38,20 @@ async fn start(
             .await,
     );
     let sessions: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-    let http = mock.http_client();
-    let metadata = ProviderMetadata::discover(http.as_ref(), mock.issuer())
-        .await
-        .unwrap();
-    let client = OidcClient::builder(
-        http,
-        metadata,
-        mock.client_id(),
-        redirect_uri,
+    let mut config = test_config();
+    config.same_site = same_site;
+    let oidc = env::sign_in_with_mock(
+        Arc::clone(&mock),
+        "Mock",
+        &redirect_uri,
+        &config,
         Arc::clone(&sessions),
     )
-    .client_secret(mock.client_secret())
-    .transactions(Transactions::new(Arc::clone(&sessions)).insecure_for_http_development())
-    .build()
+    .await
     .unwrap();
     let (accounts, dir) = sqlite_accounts().await;
     let mut services = services_on(sessions, accounts);
-    services.oidc = Some(OidcSignIn {
-        client,
-        name: "Mock".into(),
-        keep_alive: None,
-    });
-    let mut config = test_config();
-    config.same_site = same_site;
+    services.oidc = Some(oidc);
     let server = Server::start_on(framework, listener, services, config).await;
     (server, mock, dir)
 }
@@ -126,14 +115,7 @@ async fn signing_in_with_the_provider_logs_the_browser_in(framework: Framework) 
     let account = body["id"].as_str().unwrap().to_owned();
 
     // The same session as a password login: listed under "my devices" with its agent.
-    let devices: Value = laptop
-        .get(server.url("/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices = devices(&server, &laptop).await;
     let list = devices["sessions"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{devices}");
     assert_eq!(list[0]["user_agent"], "laptop/1.0");

@@ -249,10 +249,33 @@ pub async fn demo_provider(
         .start()
         .await;
     mock.sign_in_as("demo-user-1", "demo@example.com", true);
+    sign_in_with_mock(
+        std::sync::Arc::new(mock),
+        "Demo provider",
+        redirect_uri,
+        config,
+        sessions,
+    )
+    .await
+}
+
+/// "Sign in with `name`" against `mock` (registered with `redirect_uri`), kept alive by the
+/// result: the relying party a real provider gets, on the mock's discovery document and its
+/// client registration. The demo provider, and the tests' provider.
+///
+/// # Errors
+/// A message when the mock's discovery document is refused (never expected).
+pub async fn sign_in_with_mock(
+    mock: std::sync::Arc<latchkey_testkit::oidc::MockOidc>,
+    name: &str,
+    redirect_uri: &str,
+    config: &LoginConfig,
+    sessions: std::sync::Arc<dyn latchkey::session::SessionStore>,
+) -> Result<super::oidc::OidcSignIn, String> {
     let http = mock.http_client();
     let metadata = latchkey_oauth::ProviderMetadata::discover(http.as_ref(), mock.issuer())
         .await
-        .map_err(|e| format!("demo provider: {e}"))?;
+        .map_err(|e| format!("{name}: {e}"))?;
     let mut builder = latchkey_oauth::OidcClient::builder(
         http,
         metadata,
@@ -266,12 +289,33 @@ pub async fn demo_provider(
             latchkey_oauth::Transactions::new(sessions).insecure_for_http_development(),
         );
     }
-    let client = builder.build().map_err(|e| format!("demo provider: {e}"))?;
+    let client = builder.build().map_err(|e| format!("{name}: {e}"))?;
     Ok(super::oidc::OidcSignIn {
         client,
-        name: "Demo provider".to_owned(),
-        keep_alive: Some(std::sync::Arc::new(mock)),
+        name: name.to_owned(),
+        keep_alive: Some(mock),
     })
+}
+
+/// Sets `services.oidc` from the environment ([`oidc`]) and says on stdout which provider
+/// "Sign in with …" uses; both servers' `main` call it.
+///
+/// # Errors
+/// As [`oidc`].
+pub async fn attach_oidc(
+    services: &mut Services,
+    addr: SocketAddr,
+    config: &LoginConfig,
+) -> Result<(), String> {
+    services.oidc = oidc(addr, config, std::sync::Arc::clone(&services.sessions)).await?;
+    if let Some(oidc) = &services.oidc {
+        println!(
+            "sign in with {}: {} (set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET for a real provider)",
+            oidc.name,
+            oidc.client.metadata().issuer
+        );
+    }
+    Ok(())
 }
 
 /// Logs to stderr with `RUST_LOG` (default `info`).

@@ -263,6 +263,18 @@ pub(crate) fn creds(id: &str, password: &str) -> serde_json::Value {
     serde_json::json!({ "id": id, "password": password })
 }
 
+/// `GET /sessions` as `client`: its account's device list (`{"sessions": [...]}`).
+pub(crate) async fn devices(server: &Server, client: &reqwest::Client) -> serde_json::Value {
+    client
+        .get(server.url("/sessions"))
+        .send()
+        .await
+        .expect("GET /sessions")
+        .json()
+        .await
+        .expect("a JSON device list")
+}
+
 /// `name=value` of a `Set-Cookie` header.
 pub(crate) fn cookie_pair(set_cookie: &str) -> &str {
     set_cookie.split(';').next().expect("name=value").trim()
